@@ -1,0 +1,1 @@
+"""Board definitions, Vivado block-design templates and the PYNQ driver."""

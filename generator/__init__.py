@@ -1,0 +1,1 @@
+"""From QONNX to hardware: lowering, golden model, folding, estimates, HLS emitter and C-simulation."""

@@ -1,0 +1,5 @@
+import sys
+
+from syq.cli import main
+
+sys.exit(main())
