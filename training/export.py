@@ -1,0 +1,226 @@
+"""QONNX export of trained SYQ networks, checked against PyTorch.
+
+Brevitas 0.12.1 to 0.13.4 put the raw float weight into the weight ``Quant`` node and force its
+rounding to ROUND, so any executor re-quantizes it as ``round(w / alpha)``. SYQ codes come from a
+threshold instead (``|w| > t * max|w|``), and re-quantizing changes them: w = [0.30, -0.05, 0.90,
+-0.60] with t = 0.05 and alpha = 0.5 has SYQ codes [1, -1, 1, -1] but exports as [1, 0, 1, -1].
+Export therefore writes ``quant_weight().value`` (``alpha * c``) into a copy of every weight
+before tracing; ``(alpha * c) / alpha`` is exactly ``c`` in IEEE arithmetic, so the exported codes
+are the trained codes. The check after export compares them layer by layer.
+"""
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from brevitas.export import export_qonnx
+from qonnx.custom_op.general.bipolar_quant import binary_quant
+from qonnx.custom_op.general.quant import quant as qonnx_quant
+
+import syq
+from syq.errors import SyqError
+from syq.generator import qonnx_exec
+from syq.outputs import atomic_path
+from syq.training import checkpoint as ckpt
+from syq.training.datasets import load_dataset, to_float
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_CONSUMERS = ("MatMul", "Gemm", "Conv")
+OUTPUT_TOLERANCE = 1e-4  # relative to the largest |output|; PyTorch and ONNX Runtime sum in other orders
+
+
+# Loggers of the ONNX exporter stack that report every rewrite at INFO level.
+EXPORTER_LOGGERS = ("torch.onnx", "onnx_ir", "onnxscript")
+
+
+def _quiet_export(model, example, path):
+    """Run Brevitas' QONNX export without its progress lines, notices and side files.
+
+    The exporter may write tensors to an external data file beside its output, so it works in a
+    private temporary folder and only the cleaned single-file model reaches `path`.
+    """
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory(prefix="syq-export-") as folder, \
+                warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            raw = Path(folder) / "raw.onnx"
+            export_qonnx(model, args=example, export_path=str(raw))
+            return qonnx_exec.load_qonnx(raw)
+    finally:
+        for each, level in zip(loggers, levels):
+            each.setLevel(level)
+
+
+def quantized_weight_layers(model):
+    """Return the Brevitas layers with quantized weights, in registration (forward) order."""
+    return [module for module in model.modules() if hasattr(module, "quant_weight")]
+
+
+def freeze_quantized_weights(model):
+    """Return a copy of `model` whose float weights are replaced by their quantized values."""
+    frozen = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for original, layer in zip(quantized_weight_layers(model), quantized_weight_layers(frozen)):
+            layer.weight.copy_(original.quant_weight().value)
+    return frozen
+
+
+def trained_weight_codes(model):
+    """Return the integer weight codes of every quantized layer, in forward order, as numpy arrays."""
+    with torch.no_grad():
+        return [layer.quant_weight().int().numpy().astype(np.int64)
+                for layer in quantized_weight_layers(model)]
+
+
+def exported_weight_codes(model):
+    """Return the integer codes that qonnx computes for each weight quantizer, in graph order.
+
+    Codes come out in the PyTorch layout (O, I[, Kh, Kw]): ``MatMul`` weights (I, O) are
+    transposed back.
+    """
+    codes = []
+    for node in model.graph.node:
+        if node.op_type not in WEIGHT_CONSUMERS or len(node.input) < 2:
+            continue
+        producer = model.find_producer(node.input[1])
+        if producer is None or producer.op_type not in ("Quant", "BipolarQuant"):
+            continue
+        weight = model.get_initializer(producer.input[0])
+        scale = model.get_initializer(producer.input[1])
+        if producer.op_type == "BipolarQuant":
+            values = binary_quant(weight, scale)
+        else:
+            attributes = {attribute.name: onnx.helper.get_attribute_value(attribute)
+                          for attribute in producer.attribute}
+            rounding = attributes.get("rounding_mode", b"ROUND")
+            rounding = rounding.decode() if isinstance(rounding, bytes) else rounding
+            values = qonnx_quant(weight, scale, model.get_initializer(producer.input[2]),
+                                 model.get_initializer(producer.input[3]),
+                                 attributes["signed"], attributes["narrow"], rounding)
+        integer = np.rint(np.asarray(values, dtype=np.float64) / scale).astype(np.int64)
+        if node.op_type == "MatMul":
+            integer = integer.T
+        if node.op_type == "Gemm":
+            attributes = {attribute.name: attribute.i for attribute in node.attribute}
+            if not attributes.get("transB", 0):
+                integer = integer.T
+        codes.append(integer)
+    return codes
+
+
+def export_to_qonnx(model, path, metadata=None, input_shape=None, freeze=True):
+    """Export `model` to the QONNX file `path`, cleaned; return the ModelWrapper.
+
+    `input_shape` is the shape of one input without the batch axis (default: ``model.input_shape``).
+    `freeze=False` exports the raw float weights, as Brevitas alone would (only for tests that
+    show why freezing is needed).
+    """
+    example = torch.zeros((1,) + tuple(input_shape or model.input_shape))
+    frozen = freeze_quantized_weights(model) if freeze else copy.deepcopy(model).eval()
+    cleaned = _quiet_export(frozen, example, path)
+    with atomic_path(path) as staging:
+        for key, value in (metadata or {}).items():
+            entry = cleaned.model.metadata_props.add()
+            entry.key, entry.value = f"syq.{key}", str(value)
+        cleaned.save(str(staging))
+    return cleaned
+
+
+def check_export(model, qonnx_model, images, labels=None):
+    """Compare an exported QONNX model with the PyTorch model on uint8 `images`.
+
+    Returns a report dict; raises SyqError when the weight codes differ (that would be a bug in the
+    export, not a numerical effect).
+    """
+    trained = trained_weight_codes(model)
+    exported = exported_weight_codes(qonnx_model)
+    if len(trained) != len(exported):
+        raise SyqError(f"exported model has {len(exported)} quantized weight tensors, the PyTorch "
+                       f"model {len(trained)}")
+    for index, (ours, theirs) in enumerate(zip(trained, exported)):
+        if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
+            differing = int((ours != theirs).sum()) if ours.shape == theirs.shape else "all"
+            raise SyqError(f"export changed the weight codes of layer {index} ({differing} codes "
+                           f"differ): this is a bug in syq's export, please report it")
+    inputs = to_float(images)
+    with torch.no_grad():
+        reference = model.eval()(torch.from_numpy(inputs)).numpy()
+    outputs, _ = qonnx_exec.execute(qonnx_model, inputs)
+    reference_labels = reference.argmax(1)
+    qonnx_labels = outputs.argmax(1)
+    scale = max(float(np.abs(reference).max(initial=0.0)), 1e-12)
+    report = {
+        "images": int(len(images)),
+        "weight_layers_checked": len(trained),
+        "weight_codes_equal": True,
+        "label_mismatches": int((reference_labels != qonnx_labels).sum()),
+        "max_abs_output_difference": float(np.abs(reference - outputs).max(initial=0.0)),
+        "relative_output_difference": float(np.abs(reference - outputs).max(initial=0.0) / scale),
+    }
+    if labels is not None and len(labels):
+        report["accuracy_pytorch"] = float((reference_labels == labels).mean())
+        report["accuracy_qonnx"] = float((qonnx_labels == labels).mean())
+    return report
+
+
+def export_checkpoint(checkpoint_path, out_path, verify_images=None, data_dir=None):
+    """Export a training checkpoint to QONNX and check it on the test split of its dataset.
+
+    `verify_images` limits the check to the first N test images (None: all, 0: no check).
+    Returns the check report (empty without a check). Nothing is written if the check fails.
+    """
+    payload = ckpt.load_checkpoint(checkpoint_path)
+    model = ckpt.model_from_checkpoint(payload, checkpoint_path)
+    config = payload["config"]
+    metrics = payload.get("metrics", {})
+    metadata = {
+        "format_version": 1,
+        "syq_version": syq.__version__,
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "granularity": config["granularity"],
+        "threshold": config["threshold"],
+        "weight_bits": config["weight_bits"],
+        "act_bits": config["act_bits"],
+        "scale_bits": config["scale_bits"],
+        "act_quant": config["act_quant"],
+        "first_layer": config["first_layer"],
+        "last_layer": config["last_layer"],
+        "input": "pixel/255",
+        "epochs": payload["epoch"],
+        "test_accuracy": metrics.get("test_accuracy", ""),
+    }
+    if config.get("float_model"):
+        raise SyqError(f"{checkpoint_path} is a full-precision model: only quantized networks "
+                       f"export to QONNX for hardware; use it with --init-from")
+    with atomic_path(out_path) as staging:
+        exported = export_to_qonnx(model, staging, metadata)
+        report = {}
+        if verify_images != 0:
+            dataset = load_dataset(config["dataset"], data_dir or config.get("data_dir"))
+            images, labels = dataset.split("test")
+            if verify_images is not None:
+                images, labels = images[:verify_images], labels[:verify_images]
+            report = check_export(model, exported, images, labels)
+            if report["label_mismatches"]:
+                raise SyqError(f"QONNX execution disagrees with PyTorch on {report['label_mismatches']} "
+                               f"of {report['images']} test images; nothing written. Export with "
+                               f"--verify-images 0 to skip the check")
+            entry = exported.model.metadata_props.add()
+            entry.key, entry.value = "syq.export_check", json.dumps(report, sort_keys=True)
+            exported.save(str(staging))
+    logger.info("exported %s to %s", checkpoint_path, out_path)
+    return report
