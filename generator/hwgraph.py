@@ -259,12 +259,13 @@ class HardwareGraph:
     @property
     def output_type(self):
         """Return the element type of the accelerator's output stream."""
-        return self.nodes[-1].accumulator_type
+        last = self.nodes[-1]
+        return last.accumulator_type if last.thresholds is None else last.output_type
 
     @property
     def output_elements(self):
         """Return the output elements per frame."""
-        return self.nodes[-1].matrix_height
+        return self.nodes[-1].matrix_height * self.nodes[-1].num_vectors
 
     @property
     def input_type(self):

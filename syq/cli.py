@@ -1,7 +1,6 @@
 """The `syq` command line: one subcommand per pipeline step, and `flow` for all of them."""
 
 import argparse
-import json
 import logging
 import sys
 
@@ -11,7 +10,7 @@ from syq.errors import SyqError
 logger = logging.getLogger("syq")
 
 # Third-party loggers that report routine work at INFO level.
-NOISY_LOGGERS = ("torch.onnx", "onnx_ir", "onnxscript", "brevitas", "matplotlib", "PIL")
+NOISY_LOGGERS = ("torch", "torch.onnx", "onnx_ir", "onnxscript", "brevitas", "matplotlib", "PIL")
 
 
 class _Formatter(logging.Formatter):
@@ -141,6 +140,154 @@ def command_export(args):
 
 
 # ---------------------------------------------------------------------------------------------
+# generate / estimate / verify / csim
+
+
+def add_folding_options(parser):
+    """Add --board, --clock-mhz and the folding choice (--fps or --folding)."""
+    from syq.bitstreams.boards import BOARDS, DEFAULT_BOARD
+
+    parser.add_argument("--board", choices=tuple(BOARDS),
+                        help=f"target board: part, clock and resource budget (default: {DEFAULT_BOARD}, "
+                        f"or the project's board)")
+    parser.add_argument("--clock-mhz", type=float, help="clock in MHz (default: the board's)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--fps", type=float, help="fold for this many frames per second "
+                        "(default: the fastest design within the board budget)")
+    choice.add_argument("--folding", metavar="FOLDING.json",
+                        help='explicit folding: {"layer0": {"pe": 16, "simd": 49}, ...}')
+
+
+def fold_graph(graph, args):
+    """Fold `graph` as the options ask; return the board."""
+    from syq.bitstreams.boards import get_board
+    from syq.generator import folding
+
+    board = get_board(args.board, args.clock_mhz)  # None: the default board
+    if args.folding:
+        folding.apply_folding(graph, folding.load_folding(args.folding), args.folding)
+    elif args.fps:
+        folding.fold_for_fps(graph, board, args.fps)
+    else:
+        folding.fold_fastest(graph, board)
+    return board
+
+
+def print_estimate(report):
+    """Print the per-unit estimate table and the totals."""
+    rows = [(unit["name"], unit["kind"], unit["pe"], unit["simd"], unit["cycles"], unit["lut"],
+             unit["bram18"], unit["dsp"]) for unit in report["units"]]
+    total = report["total"]
+    budget = report["budget"]
+    rows.append(("total", "", "", "", report["latency_cycles"], total["lut"], total["bram18"],
+                 total["dsp"]))
+    rows.append((f"budget ({report['board']})", "", "", "", "", budget["lut"], budget["bram18"],
+                 budget["dsp"]))
+    print_table(rows, ("unit", "type", "PE", "SIMD", "cycles", "LUT", "BRAM18", "DSP"))
+    print(f"bottleneck {report['bottleneck']}: {report['max_cycles']} cycles/frame, "
+          f"{report['fps']:,.0f} frames/s at {report['clock_mhz']:g} MHz, latency "
+          f"{report['latency_us']:.2f} us; {'fits' if report['fits'] else 'does NOT fit'} the budget "
+          f"(estimates)")
+
+
+def command_generate(args):
+    from syq.generator import emitter, lowering
+
+    graph, _ = lowering.lower_file(args.model)
+    board = fold_graph(graph, args)
+    manifest = emitter.generate_project(graph, board, args.out)
+    print_estimate(manifest["estimate"])
+    print(f"wrote {args.out}")
+
+
+def command_estimate(args):
+    from pathlib import Path
+
+    from syq.bitstreams.boards import get_board
+    from syq.generator import estimate, lowering
+    from syq.generator.csim import load_project
+
+    target = Path(args.target)
+    if target.is_dir():
+        if args.fps or args.folding:
+            raise SyqError(f"{target} is a generated project with a fixed folding; --fps and "
+                           f"--folding apply to a QONNX file")
+        manifest, graph, _ = load_project(target)
+        clock = args.clock_mhz or (None if args.board else manifest["board"]["clock_mhz"])
+        board = get_board(args.board or manifest["board"]["name"], clock)
+    else:
+        graph, _ = lowering.lower_file(target)
+        board = fold_graph(graph, args)
+    print_estimate(estimate.estimate_graph(graph, board))
+
+
+def add_input_options(parser):
+    """Add --dataset/--inputs, --split, --data-dir and --limit."""
+    from syq.training.datasets import DATASETS, SPLITS
+
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=DATASETS, help="run on the images of this dataset")
+    source.add_argument("--inputs", metavar="X.npy", help="run on a float array in the model's "
+                        "input shape (images as pixel / 255)")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="dataset split (default: test)")
+    parser.add_argument("--data-dir", help="dataset folder (see syq train --help)")
+    parser.add_argument("--limit", type=int, metavar="N", help="use only the first N inputs")
+
+
+def command_verify(args):
+    from syq.generator import inputs, lowering, verify
+
+    graph, model = lowering.lower_file(args.model)
+    data = inputs.load_inputs(graph, args.dataset, args.split, args.data_dir, args.inputs, args.limit)
+    report = verify.verify(graph, model, data.floats, data.labels, streams=data.stream)
+    rows = [(layer["name"], layer["qonnx_tensor"], layer["elements"], layer["mismatches"],
+             layer["images_with_mismatch"]) for layer in report["layers"]]
+    print_table(rows, ("unit", "QONNX tensor", "codes compared", "differing", "images affected"))
+    print(f"{report['images']} inputs ({data.description}); labels differing: "
+          f"{report['label_mismatches']}; max |score difference| {report['max_abs_score_difference']:.3g}")
+    if "accuracy_golden" in report:
+        print(f"accuracy golden {_percent(report['accuracy_golden'])}, QONNX "
+              f"{_percent(report['accuracy_qonnx'])}")
+    if report["first_differing_layer"]:
+        print(f"first differing unit: {report['first_differing_layer']}")
+    if not report["equal"]:
+        return 1
+    print("golden model equals QONNX execution")
+    return 0
+
+
+def command_csim(args):
+    from syq.generator import csim, inputs
+
+    _, graph, _ = csim.load_project(args.project)
+    data = inputs.load_inputs(graph, args.dataset, args.split, args.data_dir, args.inputs, args.limit)
+    results = csim.simulate(args.project, data)
+    rows = [("images", results["images"]), ("mismatches with the golden model", results["mismatches"]),
+            ("compile seconds", f"{results['compile_seconds']:.1f}"),
+            ("simulation seconds", f"{results['run_seconds']:.1f}"),
+            ("images/s", f"{results['images_per_second']:.0f}")]
+    if "accuracy" in results:
+        rows += [("accuracy C-sim", _percent(results["accuracy"])),
+                 ("accuracy golden", _percent(results["accuracy_golden"]))]
+    print_table(rows, ("C-simulation", "result"))
+    print(f"results in {args.project}/csim/results.json")
+    return 1 if results["mismatches"] else 0
+
+
+def command_flow(args):
+    from syq.flow import FlowOptions, run_flow
+    from syq.report import summary_rows
+
+    options = FlowOptions(board=args.board, clock_mhz=args.clock_mhz, fps=args.fps,
+                          folding=args.folding, csim_limit=args.csim_limit, resume=args.resume,
+                          init_from=args.init_from, progress=sys.stderr.isatty())
+    report = run_flow(training_config(args), args.out, options)
+    print_table(summary_rows(report), ("flow", "result"))
+    print(f"report in {args.out}/report.md and {args.out}/report.json")
+    return 0 if report["csim"]["mismatches"] == 0 and report["verify"]["equal"] else 1
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def build_parser():
@@ -170,6 +317,48 @@ def build_parser():
                         help="check on the first N test images (default: all; 0 skips the check)")
     export.add_argument("--data-dir", help="dataset folder, if not the one used in training")
     export.set_defaults(handler=command_export)
+
+    generate = commands.add_parser("generate", help="generate the HLS project of a QONNX model",
+                                   description="Lower a QONNX model to the hardware graph, fold it "
+                                   "and write a Vivado/Vitis HLS project.")
+    generate.add_argument("model", help="QONNX file")
+    generate.add_argument("--out", required=True, help="project folder to write")
+    add_folding_options(generate)
+    generate.set_defaults(handler=command_generate)
+
+    estimate = commands.add_parser("estimate", help="print cycles, throughput and resources",
+                                   description="Print per-unit cycles, throughput, latency and "
+                                   "LUT/BRAM/DSP estimates of a QONNX model or a generated project.")
+    estimate.add_argument("target", help="QONNX file or generated project folder")
+    add_folding_options(estimate)
+    estimate.set_defaults(handler=command_estimate)
+
+    verify = commands.add_parser("verify", help="compare the golden model with QONNX execution",
+                                 description="Run the integer golden model and qonnx execution on the "
+                                 "same inputs and compare every quantized layer; names the first "
+                                 "layer that differs. Exit code 1 when they differ.")
+    verify.add_argument("model", help="QONNX file")
+    add_input_options(verify)
+    verify.set_defaults(handler=command_verify)
+
+    simulate = commands.add_parser("csim", help="C-simulate a generated project with g++",
+                                   description="Compile the project with g++ against the ap_types "
+                                   "headers, stream the inputs through the testbench and compare "
+                                   "with the golden model. Exit code 1 on any mismatch.")
+    simulate.add_argument("project", help="project folder written by syq generate")
+    add_input_options(simulate)
+    simulate.set_defaults(handler=command_csim)
+
+    flow = commands.add_parser("flow", help="train, export, generate, C-simulate and report",
+                               description="The main job: train a network, export it to QONNX, "
+                               "verify the golden model against QONNX, generate the HLS project, "
+                               "C-simulate it on the test set and write OUT/report.json and "
+                               "OUT/report.md. Exit code 1 if any check fails.")
+    add_training_options(flow)
+    add_folding_options(flow)
+    flow.add_argument("--csim-limit", type=int, metavar="N",
+                      help="verify and C-simulate only the first N test images (default: all)")
+    flow.set_defaults(handler=command_flow)
     return parser
 
 
@@ -179,14 +368,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     configure_logging(-1 if args.quiet else args.verbose)
     try:
-        args.handler(args)
+        code = args.handler(args)
     except SyqError as error:
         print(f"syq {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"syq {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
