@@ -99,6 +99,10 @@ class MVAU:
     kind: str = "fc"  # "fc" or "conv", for reports
     qonnx_tensor: str = ""
     qonnx_scale: float = 1.0
+    # QONNX tensor entering the activation quantizer, and where its rounding boundaries lie in
+    # units of qonnx_scale: "half" (k + 1/2), "integer" (k) or "zero" (bipolar sign).
+    qonnx_preactivation: str = ""
+    qonnx_boundary: str = "half"
     row_scales: Optional[np.ndarray] = None  # learned weight scale per row, for reports
 
     @property

@@ -290,6 +290,7 @@ class _Lowering:
 
     def lower(self):
         input_quant, stream = self.lower_input()
+        self.input_quant = input_quant
         post = None
         node = self.consumer(stream.tensor)
         while node is not None:
@@ -356,6 +357,8 @@ class _Lowering:
         position_elements = 0
         scale_bits = 0
         if node.op_type == "Conv":
+            if stream.dtype.kind == "bipolar" and any(attributes.get("pads", [0])):
+                stream = self.widen_bipolar_stream(stream)
             matrix, per_row, position_scales, a_common, num_vectors, scale_bits = \
                 self.conv(node, stream, codes, scale, attributes, a_common, name)
             kind = "conv"
@@ -398,6 +401,8 @@ class _Lowering:
         mvau = self.build_mvau(name, matrix, weight_type, stream, num_vectors, a, b, quantizer,
                                out_type, position_scales, position_elements, scale_bits, kind, scale)
         mvau.qonnx_tensor, mvau.qonnx_scale = next_node.output[0], float(out_scale)
+        mvau.qonnx_preactivation = next_node.input[0]
+        mvau.qonnx_boundary = _boundary_kind(quantizer)
         self.nodes.append(mvau)
         shape = self.shape_of(next_node.output[0])[1:]
         out_shape = self._per_image_shape(shape)
@@ -452,9 +457,6 @@ class _Lowering:
             raise SyqError(f"{_describe(node)}: auto_pad is not supported; export explicit pads")
         padding, stride = pads[0], strides[0]
         pad_value = 0
-        if padding and stream.dtype.kind == "bipolar":
-            raise SyqError(f"{_describe(node)}: zero padding of a bipolar input is not supported; "
-                           f"use padding 0 or a multi-bit activation before this convolution")
         window = SlidingWindow(name=f"{name}_window", ifm_height=height,
                                ifm_width=width, channels=channels, kernel_height=kernel_height,
                                kernel_width=kernel_width, stride=stride, padding=padding,
@@ -482,6 +484,30 @@ class _Lowering:
             raise SyqError(f"{_describe(node)}: weight scale of shape {scale.shape} is neither per "
                            f"tensor, per output channel nor per kernel position")
         return matrix, per_row, position_scales, a_common, window.ofm_height * window.ofm_width, scale_bits
+
+    def widen_bipolar_stream(self, stream):
+        """Carry a bipolar stream as 2-bit signed codes {-1, +1}, so zero padding is an exact 0.
+
+        A bipolar element has no code for 0, and QONNX pads convolutions with 0. The unit that
+        produces the stream gets its single threshold twice and offset -1, so it counts 0 or 2
+        and emits -1 or +1 as INT2; max pools on the way keep their meaning. The padded layer
+        then uses the signed datapath instead of XNOR-popcount.
+        """
+        widened = DataType("int", 2)
+        for unit in reversed(self.nodes):
+            if isinstance(unit, MaxPool):
+                unit.element_type = widened
+                continue
+            if isinstance(unit, (MVAU, Thresholding)):
+                unit.thresholds = np.repeat(unit.thresholds, 2, axis=1)
+                unit.output_offset = -1
+                unit.output_type = widened
+                break
+            raise SyqError(f"cannot widen the bipolar stream produced by {unit.name}")
+        else:
+            self.input_quant.output_type = widened
+        logger.info("bipolar stream %s carried as INT2 for zero padding", stream.tensor)
+        return dataclasses.replace(stream, dtype=widened)
 
     def affine(self, node, tensor, a, b, rows):
         """Compose one affine node into the per-row ``y = a * acc + b``."""
@@ -597,6 +623,13 @@ class _Lowering:
         post = PostProcess(scale=np.array([float(value) for value in a]),
                            bias=np.array([float(value) for value in b]), qonnx_tensor=tensor)
         return _Stream(tensor, accumulator, Fraction(1), (matrix.shape[0],)), post
+
+
+def _boundary_kind(quantizer):
+    """Return where a quantizer's rounding boundaries lie, in units of its scale."""
+    if quantizer.kind == "bipolar":
+        return "zero"
+    return "integer" if quantizer.rounding in ("FLOOR", "CEIL") else "half"
 
 
 def _row_scales(scale):

@@ -56,7 +56,7 @@ class _Timer:
 def run_flow(config, out_dir, options):
     """Run every step for TrainConfig `config` into `out_dir`; return the report dict."""
     from syq.bitstreams.boards import get_board
-    from syq.generator import csim, emitter, estimate, folding, inputs, lowering, verify
+    from syq.generator import csim, emitter, folding, inputs, lowering, verify
     from syq.report import write_report
     from syq.training.export import export_checkpoint
     from syq.training.trainer import train
@@ -113,6 +113,10 @@ def run_flow(config, out_dir, options):
         "verify": {
             "images": verify_report["images"],
             "equal": verify_report["equal"],
+            "consistent": verify_report["consistent"],
+            "images_diverged": verify_report["images_diverged"],
+            "near_ties": verify_report["near_ties"],
+            "unexplained_differences": verify_report["unexplained_differences"],
             "first_differing_layer": verify_report["first_differing_layer"],
             "label_mismatches": verify_report["label_mismatches"],
             "layers": verify_report["layers"],

@@ -79,6 +79,16 @@ def _percent(value):
     return "-" if value is None else f"{100 * value:.2f} %"
 
 
+def _verify_summary(verify):
+    if verify["equal"]:
+        return "equal"
+    if verify["consistent"]:
+        return (f"{verify['images_diverged']} images differ, all at float32 near-ties "
+                f"({verify['near_ties']})")
+    return (f"{verify['unexplained_differences']} UNEXPLAINED differences from "
+            f"{verify['first_differing_layer']}")
+
+
 def summary_rows(report):
     """Return (step, result) rows of the one table the flow prints."""
     accuracy = report["accuracy"]
@@ -90,8 +100,7 @@ def summary_rows(report):
         ("accuracy QONNX", _percent(accuracy["qonnx"])),
         ("accuracy golden model", _percent(accuracy["golden"])),
         ("accuracy C-sim", _percent(accuracy["csim"])),
-        ("golden vs QONNX (layers, labels)",
-         "equal" if report["verify"]["equal"] else f"differ from {report['verify']['first_differing_layer']}"),
+        ("golden vs QONNX (layers, labels)", _verify_summary(report["verify"])),
         ("C-sim images", csim["images"]),
         ("C-sim mismatches with golden", csim["mismatches"]),
         ("C-sim labels differing from QONNX", csim["label_mismatches_qonnx"]),
@@ -119,10 +128,14 @@ def _markdown(report):
     lines += ["", "![cycles per unit](plots/cycles.png)", "",
               "Cycles and resources are estimates of syq's cost model (docs/cost-model.md), not "
               "synthesis results.", "", "## Golden model against QONNX, per layer", "",
-              "| unit | QONNX tensor | codes compared | differing |", "|---|---|---|---|"]
+              "| unit | QONNX tensor | codes compared | differing | float32 near-ties | unexplained |",
+              "|---|---|---|---|---|---|"]
     for layer in report["verify"]["layers"]:
         lines.append(f"| {layer['name']} | {layer['qonnx_tensor']} | {layer['elements']} | "
-                     f"{layer['mismatches']} |")
+                     f"{layer['mismatches']} | {layer['near_ties']} | {layer['unexplained']} |")
+    lines += ["", "A difference is a float32 near-tie when QONNX's float32 pre-activation lies within "
+              "1e-3 quantization steps of a rounding boundary where this image first diverges; the "
+              "golden model and C-simulation compute exactly."]
     return "\n".join(lines) + "\n"
 
 

@@ -120,3 +120,16 @@ def test_export_of_float_checkpoint_rejected(tmp_path):
     with pytest.raises(SyqError, match="full-precision"):
         export_checkpoint(tmp_path / "checkpoint.pt", tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
+
+
+def test_check_export_catches_changed_graph(digits_run, tmp_path):
+    payload = ckpt.load_checkpoint(digits_run[0] / "checkpoint.pt")
+    model = ckpt.model_from_checkpoint(payload)
+    exported = export_to_qonnx(model, tmp_path / "model.onnx")
+    norm = next(node for node in exported.graph.node if node.op_type == "BatchNormalization")
+    mean = exported.get_initializer(norm.input[3])
+    exported.set_initializer(norm.input[3], mean + 3.0)
+    images, labels = load_dataset("digits").split("test")
+    report = check_export(model, exported, images, labels)
+    assert report["images_diverged"] > 0
+    assert report["unexplained_differences"] > 0

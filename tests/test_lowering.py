@@ -208,3 +208,52 @@ def test_unquantized_input_rejected():
     builder.matmul(np.ones((4, 2)), np.float32(1.0))
     with pytest.raises(SyqError, match="input must be quantized"):
         lower(builder.build())
+
+
+def test_padded_conv_on_bipolar_input_is_exact():
+    rng = np.random.default_rng(8)
+    builder = GraphBuilder((2, 5, 5)).quant(1 / 255, 8, signed=False)
+    builder.conv(rng.integers(-1, 2, (4, 2, 3, 3)), np.float32(1.0), pads=0)
+    builder.batch_norm([1.0, -0.5, 0.8, 1.2], [0.0, 0.1, -0.2, 0.3], [0.5, -1.0, 0.0, 2.0],
+                       [1.0, 2.0, 1.0, 0.5])
+    builder.bipolar()
+    builder.conv(rng.choice([-1, 1], (3, 4, 3, 3)), np.float32(1.0), pads=1, bipolar=True)
+    builder.batch_norm([1.0, 1.0, -1.0], [0.0, 0.5, 0.0], [0.0, 1.0, -2.0], [1.0, 1.0, 1.0])
+    builder.bipolar().op("Reshape", np.array([1, -1], np.int64))
+    builder.matmul(rng.choice([-1, 1], (27, 2)), np.float32(1.0), bipolar=True)
+    model = builder.build()
+    inputs = rng.integers(0, 256, (150, 2, 5, 5)).astype(np.float32) / np.float32(255)
+    graph, _ = _assert_exact(model, inputs)
+    first, padded, last = graph.mvaus
+    assert first.output_type.name == "INT2"
+    assert first.thresholds.shape[1] == 2
+    assert not padded.xnor
+    assert last.xnor
+
+
+def test_float32_near_ties_are_explained():
+    # 0.3 * (1/3) + 0.4 ties with 1.5 / 3 in decimal but not in binary: qonnx's float32 Gemm
+    # lands on the tie, the exact thresholds do not. Verify must call these near-ties.
+    codes = np.ones((2, 4), dtype=np.int64)
+    builder = GraphBuilder((4,)).quant(1 / 3, 2, signed=False)
+    builder.gemm(codes, np.array([[0.3], [0.3]], np.float32), np.array([0.4, 0.1], np.float32))
+    builder.op("Relu").quant(1 / 3, 2, signed=False)
+    model = _last_layer(builder, 2).build()
+    inputs = _all_codes(4, 4) / np.float32(3)
+    report = verify.verify(lower(model), model, inputs.astype(np.float32))
+    assert report["layers"][1]["near_ties"] > 0
+    assert report["unexplained_differences"] == 0
+    assert not report["equal"]
+    assert report["consistent"]
+
+
+def test_wrong_threshold_is_unexplained():
+    weights = np.array([[1, 1, -1], [1, 0, 1], [1, -1, 0]])
+    builder = GraphBuilder((3,)).quant(1.0, 2, signed=False)
+    builder.matmul(weights, np.full((1, 3), 0.5, np.float32)).quant(1.0, 2, signed=False)
+    model = _last_layer(builder, 3).build()
+    graph = lower(model)
+    graph.mvaus[0].thresholds[0] += 2
+    report = verify.verify(graph, model, _all_codes(3, 4))
+    assert report["unexplained_differences"] > 0
+    assert not report["consistent"]

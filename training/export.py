@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import brevitas.nn as qnn
 import numpy as np
 import onnx
 import torch
@@ -139,12 +140,44 @@ def export_to_qonnx(model, path, metadata=None, input_shape=None, freeze=True):
     return cleaned
 
 
-def check_export(model, qonnx_model, images, labels=None):
+def _activation_quant_nodes(qonnx_model):
+    """Return the activation Quant/BipolarQuant nodes after the input quantizer, in graph order."""
+    graph_input = qonnx_model.graph.input[0].name
+    nodes = [node for node in qonnx_model.graph.node
+             if node.op_type in ("Quant", "BipolarQuant") and
+             qonnx_model.get_initializer(node.input[0]) is None]
+    return [node for node in nodes if node.input[0] != graph_input]
+
+
+def _capture_activations(model):
+    """Register hooks recording each QuantReLU's input and output codes; return (store, handles)."""
+    store, handles = [], []
+    for module in model.modules():
+        if isinstance(module, qnn.QuantReLU):
+            entry = {}
+            store.append(entry)
+
+            def hook(_module, args, output, entry=entry):
+                entry["pre"] = torch.relu(args[0]).detach().numpy()
+                entry["codes"] = torch.round(output.value / output.scale).detach().numpy()
+                entry["scale"] = float(output.scale)
+
+            handles.append(module.register_forward_hook(hook))
+    return store, handles
+
+
+def check_export(model, qonnx_model, images, labels=None, chunk=500):
     """Compare an exported QONNX model with the PyTorch model on uint8 `images`.
 
-    Returns a report dict; raises SyqError when the weight codes differ (that would be a bug in the
-    export, not a numerical effect).
+    Both evaluate in float32 with different summation orders, so an activation within float
+    noise of a rounding boundary may take neighbouring levels in the two. Every image whose
+    activations differ is traced to its first differing activation; the difference is a
+    near-tie when PyTorch's pre-activation lies within NEAR_TIE steps of the boundary.
+    Raises SyqError when the weight codes differ (a bug in the export, not a numerical effect).
+    Returns a report dict; ``unexplained_differences`` must be 0 for a correct export.
     """
+    from syq.generator.verify import NEAR_TIE, boundary_distance, channels_last
+
     trained = trained_weight_codes(model)
     exported = exported_weight_codes(qonnx_model)
     if len(trained) != len(exported):
@@ -155,25 +188,74 @@ def check_export(model, qonnx_model, images, labels=None):
             differing = int((ours != theirs).sum()) if ours.shape == theirs.shape else "all"
             raise SyqError(f"export changed the weight codes of layer {index} ({differing} codes "
                            f"differ): this is a bug in syq's export, please report it")
-    inputs = to_float(images)
-    with torch.no_grad():
-        reference = model.eval()(torch.from_numpy(inputs)).numpy()
-    outputs, _ = qonnx_exec.execute(qonnx_model, inputs)
-    reference_labels = reference.argmax(1)
-    qonnx_labels = outputs.argmax(1)
-    scale = max(float(np.abs(reference).max(initial=0.0)), 1e-12)
+    activation_nodes = _activation_quant_nodes(qonnx_model)
+    store, handles = _capture_activations(model)
+    model.eval()
+    counts = {"images_diverged": 0, "near_ties": 0, "unexplained": 0, "label_mismatches": 0}
+    largest_difference, largest_output = 0.0, 0.0
+    reference_labels, qonnx_labels = [], []
+    try:
+        for start in range(0, len(images), chunk):
+            inputs = to_float(images[start:start + chunk])
+            with torch.no_grad():
+                reference = model(torch.from_numpy(inputs)).numpy()
+            capture = tuple(node.output[0] for node in activation_nodes)
+            outputs, captured = qonnx_exec.execute(qonnx_model, inputs, capture=capture)
+            outputs = outputs.reshape(len(inputs), -1)
+            diverged = np.zeros(len(inputs), dtype=bool)
+            if len(store) == len(activation_nodes):
+                for entry, node in zip(store, activation_nodes):
+                    ours = channels_last(entry["codes"])
+                    theirs = channels_last(np.rint(captured[node.output[0]] / entry["scale"]))
+                    first = (ours != theirs) & ~diverged[:, None]
+                    if first.any():
+                        distance = boundary_distance(channels_last(entry["pre"])[first],
+                                                     entry["scale"], "half")
+                        counts["near_ties"] += int((distance <= NEAR_TIE).sum())
+                        counts["unexplained"] += int((distance > NEAR_TIE).sum())
+                    diverged |= (ours != theirs).any(axis=1)
+            counts["images_diverged"] += int(diverged.sum())
+            flipped = reference.argmax(1) != outputs.argmax(1)
+            counts["label_mismatches"] += int(flipped.sum())
+            agreeing = ~diverged
+            if agreeing.any():
+                difference = np.abs(reference[agreeing] - outputs[agreeing])
+                largest_difference = max(largest_difference, float(difference.max()))
+                largest_output = max(largest_output, float(np.abs(reference[agreeing]).max()))
+                label_only = flipped & agreeing
+                if label_only.any():
+                    counts["unexplained"] += _unexplained_flips(reference, outputs, label_only)
+            reference_labels.append(reference.argmax(1))
+            qonnx_labels.append(outputs.argmax(1))
+    finally:
+        for handle in handles:
+            handle.remove()
+    reference_labels = np.concatenate(reference_labels) if reference_labels else np.zeros(0, int)
+    qonnx_labels = np.concatenate(qonnx_labels) if qonnx_labels else np.zeros(0, int)
     report = {
         "images": int(len(images)),
         "weight_layers_checked": len(trained),
         "weight_codes_equal": True,
-        "label_mismatches": int((reference_labels != qonnx_labels).sum()),
-        "max_abs_output_difference": float(np.abs(reference - outputs).max(initial=0.0)),
-        "relative_output_difference": float(np.abs(reference - outputs).max(initial=0.0) / scale),
+        "label_mismatches": counts["label_mismatches"],
+        "images_diverged": counts["images_diverged"],
+        "near_ties": counts["near_ties"],
+        "unexplained_differences": counts["unexplained"],
+        "max_abs_output_difference": largest_difference,
+        "relative_output_difference": largest_difference / max(largest_output, 1e-12),
     }
     if labels is not None and len(labels):
         report["accuracy_pytorch"] = float((reference_labels == labels).mean())
         report["accuracy_qonnx"] = float((qonnx_labels == labels).mean())
     return report
+
+
+def _unexplained_flips(reference, outputs, rows):
+    """Count label flips not explained by a near-tie of the two top PyTorch outputs."""
+    indices = np.nonzero(rows)[0]
+    ours, theirs = reference[indices].argmax(1), outputs[indices].argmax(1)
+    gap = np.abs(reference[indices, ours] - reference[indices, theirs])
+    tolerance = OUTPUT_TOLERANCE * np.maximum(np.abs(reference[indices]).max(axis=1), 1e-12)
+    return int((gap > tolerance).sum())
 
 
 def export_checkpoint(checkpoint_path, out_path, verify_images=None, data_dir=None):
@@ -215,10 +297,15 @@ def export_checkpoint(checkpoint_path, out_path, verify_images=None, data_dir=No
             if verify_images is not None:
                 images, labels = images[:verify_images], labels[:verify_images]
             report = check_export(model, exported, images, labels)
-            if report["label_mismatches"]:
-                raise SyqError(f"QONNX execution disagrees with PyTorch on {report['label_mismatches']} "
-                               f"of {report['images']} test images; nothing written. Export with "
-                               f"--verify-images 0 to skip the check")
+            if report["unexplained_differences"]:
+                raise SyqError(f"QONNX execution disagrees with PyTorch on {report['images_diverged']} "
+                               f"of {report['images']} test images, {report['unexplained_differences']} "
+                               f"times away from any rounding boundary; nothing written. This is a "
+                               f"bug in the export; --verify-images 0 skips the check")
+            if report["images_diverged"]:
+                logger.info("%d of %d images take a neighbouring level in QONNX at a float32 "
+                            "near-tie (%d labels differ)", report["images_diverged"],
+                            report["images"], report["label_mismatches"])
             entry = exported.model.metadata_props.add()
             entry.key, entry.value = "syq.export_check", json.dumps(report, sort_keys=True)
             exported.save(str(staging))
