@@ -13,9 +13,10 @@ from syq.generator import csim, emitter, estimate, folding, golden, serialize
 from syq.generator.datatypes import BIPOLAR, DataType, signed_bits_for
 from syq.generator.hwgraph import MVAU, HardwareGraph, InputQuant, PostProcess
 from syq.generator.inputs import Inputs
+from paths import ZOO_DIR
 from syq.generator.lowering import lower_file
 
-ZOO = "/work/shared/models/qonnx-zoo-tfc"
+ZOO = ZOO_DIR
 
 
 @dataclasses.dataclass(frozen=True)
