@@ -3,11 +3,76 @@
 Resource counts are the totals of each device (AMD/Xilinx product tables); BRAM is counted in
 18 Kbit halves. The accelerator may use `budget_fraction` of them, leaving room for the DMA, the
 interconnect and place-and-route slack.
+
+`ProcessingSystem` describes the PS block of the Vivado block design: which IP, which
+configuration parameters enable the AXI ports and the PL clock, and the names of its pins and
+address segments. Names follow the Vivado IP catalog: `processing_system7` 5.5 (Zynq-7000) and
+`zynq_ultra_ps_e` 3.x (Zynq UltraScale+).
 """
 
 import dataclasses
 
 from syq.errors import SyqError
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessingSystem:
+    """The processing-system IP of a Zynq family as the block-design script configures it."""
+
+    ip_name: str  # IP catalog name; the script picks the newest installed version
+    automation_rule: str  # apply_bd_automation rule that applies the board preset
+    master_port: str  # AXI master for the AXI-lite control registers (the PS's GP port)
+    master_clock_pin: str
+    hp_port: str  # AXI slave the DMA masters write and read DDR through
+    hp_clock_pin: str
+    hp_memory_map: str  # name of hp_port's memory map in address-segment paths
+    hp_ddr_segments: tuple  # address segments of the DDR behind hp_port
+    pl_clock_pin: str
+    pl_reset_pin: str
+    data_space: str  # the PS's master address space
+    control_base: int  # first address of the AXI-lite apertures in data_space
+    address_bits: int  # DMA address width: PYNQ buffers may lie anywhere the PS addresses
+    external_interfaces: tuple = ()  # PS interfaces the automation rule makes ports (DDR, MIO)
+
+    def configuration(self, clock_mhz, hp_width):
+        """Return the CONFIG.* properties that enable the ports and set the PL clock in MHz."""
+        clock = f"{clock_mhz:g}"
+        if self.ip_name == "processing_system7":
+            return {"CONFIG.PCW_USE_M_AXI_GP0": "1",
+                    "CONFIG.PCW_USE_S_AXI_HP0": "1",
+                    "CONFIG.PCW_S_AXI_HP0_DATA_WIDTH": str(hp_width),
+                    "CONFIG.PCW_EN_CLK0_PORT": "1",
+                    "CONFIG.PCW_EN_RST0_PORT": "1",
+                    "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ": clock}
+        # M_AXI_HPM0_FPD is "GP0", M_AXI_HPM1_FPD "GP1", M_AXI_HPM0_LPD "GP2" and S_AXI_HP0_FPD
+        # "SAXIGP2" in the parameter names. Board presets enable HPM1 as well: it is switched
+        # off because an enabled master without a clock fails validation.
+        return {"CONFIG.PSU__USE__M_AXI_GP0": "1",
+                "CONFIG.PSU__MAXIGP0__DATA_WIDTH": "32",
+                "CONFIG.PSU__USE__M_AXI_GP1": "0",
+                "CONFIG.PSU__USE__M_AXI_GP2": "0",
+                "CONFIG.PSU__USE__S_AXI_GP2": "1",
+                "CONFIG.PSU__SAXIGP2__DATA_WIDTH": str(hp_width),
+                "CONFIG.PSU__FPGA_PL0_ENABLE": "1",
+                "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ": clock}
+
+
+PROCESSING_SYSTEMS = {
+    "zynq7": ProcessingSystem(
+        ip_name="processing_system7", automation_rule="xilinx.com:bd_rule:processing_system7",
+        master_port="M_AXI_GP0", master_clock_pin="M_AXI_GP0_ACLK",
+        hp_port="S_AXI_HP0", hp_clock_pin="S_AXI_HP0_ACLK", hp_memory_map="S_AXI_HP0",
+        hp_ddr_segments=("HP0_DDR_LOWOCM",),
+        pl_clock_pin="FCLK_CLK0", pl_reset_pin="FCLK_RESET0_N", data_space="Data",
+        control_base=0x4000_0000, address_bits=32, external_interfaces=("DDR", "FIXED_IO")),
+    "zynqmp": ProcessingSystem(
+        ip_name="zynq_ultra_ps_e", automation_rule="xilinx.com:bd_rule:zynq_ultra_ps_e",
+        master_port="M_AXI_HPM0_FPD", master_clock_pin="maxihpm0_fpd_aclk",
+        hp_port="S_AXI_HP0_FPD", hp_clock_pin="saxihp0_fpd_aclk", hp_memory_map="SAXIGP2",
+        hp_ddr_segments=("HP0_DDR_LOW", "HP0_DDR_HIGH"),
+        pl_clock_pin="pl_clk0", pl_reset_pin="pl_resetn0", data_space="Data",
+        control_base=0xA000_0000, address_bits=64),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +96,11 @@ class Board:
     def clock_period_ns(self):
         """Return the clock period in ns."""
         return 1000.0 / self.clock_mhz
+
+    @property
+    def processing_system(self):
+        """Return the ProcessingSystem of the board's Zynq family."""
+        return PROCESSING_SYSTEMS[self.family]
 
     def budget(self):
         """Return the resources the accelerator may use: dict of LUT, BRAM18 and DSP counts."""
