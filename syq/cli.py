@@ -83,6 +83,10 @@ def add_training_options(parser, require_out=True):
                         help="weight precision of the first layer (default: syq)")
     parser.add_argument("--last-layer", choices=("syq", "int8"), default="syq",
                         help="weight precision of the last layer (default: syq)")
+    parser.add_argument("--weight-quant", choices=("syq", "const", "learned"), default="syq",
+                        help="weight quantizer: SYQ, or a baseline for comparison: the bnn_pynq "
+                        "constant scale 1 ('const') or a learned per-channel Brevitas scale "
+                        "('learned') (default: syq)")
     parser.add_argument("--float", dest="float_model", action="store_true",
                         help="train a full-precision baseline (for --init-from or comparison)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
@@ -106,7 +110,8 @@ def training_config(args):
                        granularity=args.granularity, threshold=args.threshold,
                        scale_bits=args.scale_bits, act_quant=args.act_quant,
                        first_layer=args.first_layer, last_layer=args.last_layer,
-                       float_model=args.float_model, epochs=args.epochs,
+                       float_model=args.float_model, weight_quant=args.weight_quant,
+                       epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 
 

@@ -149,3 +149,39 @@ def test_fashion_mnist_one_epoch_learns(tmp_path):
     metrics = train(TrainConfig(model="tfc", dataset="fashion-mnist", epochs=1, seed=0), tmp_path,
                     progress=False)
     assert metrics["test_accuracy"] > 0.78
+
+
+@pytest.mark.parametrize("weight_quant, weight_bits", [("const", 2), ("const", 1), ("learned", 2),
+                                                       ("learned", 1)])
+def test_baseline_quantizers_train_export_and_lower(tmp_path, weight_quant, weight_bits):
+    from syq.generator import verify
+    from syq.generator.lowering import lower_file
+    from syq.training.datasets import load_dataset, to_float
+    from syq.training.export import export_checkpoint
+
+    config = _config(epochs=2, weight_quant=weight_quant, weight_bits=weight_bits)
+    train(config, tmp_path, progress=False)
+    payload = ckpt.load_checkpoint(tmp_path / "checkpoint.pt")
+    model = ckpt.model_from_checkpoint(payload)
+    layers = [layer for layer in model.weight_layers()]
+    if weight_quant == "const":
+        assert all(float(layer.weight.abs().max()) <= 1.0 for layer in layers)
+        assert all(float(layer.quant_weight().scale.max()) == 1.0 for layer in layers)
+    else:
+        assert layers[0].quant_weight().scale.numel() == layers[0].weight.shape[0]
+    export_checkpoint(tmp_path / "checkpoint.pt", tmp_path / "model.onnx")
+    graph, qonnx_model = lower_file(tmp_path / "model.onnx")
+    images, labels = load_dataset("digits").split("test")
+    report = verify.verify(graph, qonnx_model, to_float(images), labels)
+    assert report["consistent"]
+
+
+def test_const_baseline_starts_uniform():
+    from syq.training import baselines
+
+    spec = QuantSpec(weight_quant="const")
+    model = build_model("tfc", (1, 8, 8), 10, spec)
+    baselines.prepare(model, spec)
+    weight = model.classifier[0].layer.weight
+    assert float(weight.abs().max()) > 0.9
+    assert float(weight.abs().max()) <= 1.0

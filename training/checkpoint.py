@@ -67,6 +67,7 @@ def model_from_checkpoint(payload, path="checkpoint"):
 
 def load_model_state(model, state, path):
     """Load `state` into `model`; raise SyqError naming the mismatching tensors."""
+    _initialise_statistics(model)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -84,3 +85,16 @@ def load_model_state(model, state, path):
                            f"{tuple(own[key].shape)}")
         raise SyqError(f"checkpoint {path} does not match the model: {'; '.join(details)}")
     model.load_state_dict(state)
+
+
+def _initialise_statistics(model):
+    """Run one forward pass so Brevitas creates scales that it initialises from statistics.
+
+    A PARAMETER_FROM_STATS scale enters the state dict only after its first forward pass; in eval
+    mode the pass changes no batch-norm or activation statistics.
+    """
+    training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros((1,) + tuple(model.input_shape)))
+    model.train(training)

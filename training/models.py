@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from syq.errors import SyqError
-from syq.training import quantizers
+from syq.training import baselines, quantizers
 
 MLP_HIDDEN = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
 
@@ -50,6 +50,7 @@ class QuantSpec:
     first_layer: str = "syq"
     last_layer: str = "syq"
     float_model: bool = False
+    weight_quant: str = "syq"  # or a baseline of training/baselines.py: "const", "learned"
 
     def validate(self):
         """Raise SyqError naming the first invalid field."""
@@ -66,6 +67,9 @@ class QuantSpec:
         quantizers.check_threshold(self.threshold)
         if not 2 <= self.scale_bits <= 16:
             raise SyqError(f"invalid --scale-bits {self.scale_bits}: choose 2 to 16")
+        if self.weight_quant not in baselines.WEIGHT_QUANTS:
+            raise SyqError(f"invalid --weight-quant {self.weight_quant!r}: choose one of "
+                           f"{', '.join(baselines.WEIGHT_QUANTS)}")
         if self.act_quant not in ("dorefa", "learned"):
             raise SyqError(f"invalid --act-quant {self.act_quant!r}: choose dorefa or learned")
         for option, choice in (("--first-layer", self.first_layer),
@@ -77,6 +81,8 @@ class QuantSpec:
 def _weight_quant_kwargs(spec, precision):
     if precision == "int8":
         return {"weight_quant": quantizers.Int8WeightQuant}
+    if spec.weight_quant != "syq":
+        return baselines.weight_quant_kwargs(spec.weight_quant, spec.weight_bits)
     quant = quantizers.SyqBinaryWeightQuant if spec.weight_bits == 1 else quantizers.SyqWeightQuant
     return {"weight_quant": quant, "weight_granularity": spec.granularity,
             "weight_threshold": spec.threshold, "weight_scale_bits": spec.scale_bits}

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from syq.errors import SyqError
 from syq.outputs import atomic_file
+from syq.training import baselines
 from syq.training import checkpoint as ckpt
 from syq.training.datasets import load_dataset, to_float
 from syq.training.models import QuantSpec, build_model
@@ -48,6 +49,7 @@ class TrainConfig:
     first_layer: str = "syq"
     last_layer: str = "syq"
     float_model: bool = False
+    weight_quant: str = "syq"
     epochs: int = 10
     batch_size: int = 256
     lr: float = 1e-3
@@ -149,6 +151,8 @@ def train(config, out_dir, resume=False, init_from=None, progress=True, on_epoch
     np.random.seed(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model = build_model(config.model, dataset.input_shape, dataset.num_classes, config.spec())
+    if not resume and not init_from:
+        baselines.prepare(model, config.spec())
     if init_from:
         _initialise_from(model, init_from)
     payload = None
@@ -189,6 +193,7 @@ def train(config, out_dir, resume=False, init_from=None, progress=True, on_epoch
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            baselines.after_step(model, config.spec())
             total_loss += loss.item() * len(picked)
             correct += int((logits.argmax(1) == targets).sum())
             bar.set_postfix(loss=f"{loss.item():.3f}")
