@@ -90,6 +90,8 @@ def add_training_options(parser, require_out=True):
     parser.add_argument("--float", dest="float_model", action="store_true",
                         help="train a full-precision baseline (for --init-from or comparison)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
+    parser.add_argument("--train-limit", type=int, metavar="N",
+                        help="train on the first N training images only (default: all)")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (default: 256)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -111,7 +113,7 @@ def training_config(args):
                        scale_bits=args.scale_bits, act_quant=args.act_quant,
                        first_layer=args.first_layer, last_layer=args.last_layer,
                        float_model=args.float_model, weight_quant=args.weight_quant,
-                       epochs=args.epochs,
+                       epochs=args.epochs, train_limit=args.train_limit,
                        batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 
 

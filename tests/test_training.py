@@ -185,3 +185,10 @@ def test_const_baseline_starts_uniform():
     weight = model.classifier[0].layer.weight
     assert float(weight.abs().max()) > 0.9
     assert float(weight.abs().max()) <= 1.0
+
+
+def test_train_limit_uses_first_images(tmp_path):
+    metrics = train(_config(epochs=1, train_limit=100, batch_size=50), tmp_path, progress=False)
+    assert metrics["config"]["train_limit"] == 100
+    with pytest.raises(SyqError, match="--train-limit"):
+        train(_config(epochs=1, train_limit=0), tmp_path / "zero", progress=False)

@@ -51,6 +51,7 @@ class TrainConfig:
     float_model: bool = False
     weight_quant: str = "syq"
     epochs: int = 10
+    train_limit: int = None  # train on the first N training images only
     batch_size: int = 256
     lr: float = 1e-3
     seed: int = 0
@@ -72,7 +73,10 @@ class TrainConfig:
     def validate(self):
         """Raise SyqError naming the first invalid option."""
         self.spec().validate()
-        for option, amount in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
+        amounts = [("--epochs", self.epochs), ("--batch-size", self.batch_size)]
+        if self.train_limit is not None:
+            amounts.append(("--train-limit", self.train_limit))
+        for option, amount in amounts:
             if not isinstance(amount, int) or amount < 1:
                 raise SyqError(f"invalid {option} {amount!r}: it must be a positive integer")
         if not self.lr > 0:
@@ -175,8 +179,9 @@ def train(config, out_dir, resume=False, init_from=None, progress=True, on_epoch
         logger.info("resuming %s after epoch %d of %d", checkpoint_path, start_epoch, config.epochs)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    train_inputs = torch.from_numpy(to_float(dataset.train_images))
-    train_targets = torch.from_numpy(dataset.train_labels)
+    limit = config.train_limit or len(dataset.train_images)
+    train_inputs = torch.from_numpy(to_float(dataset.train_images[:limit]))
+    train_targets = torch.from_numpy(dataset.train_labels[:limit])
     batches = (len(train_inputs) + config.batch_size - 1) // config.batch_size
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
