@@ -76,9 +76,13 @@ def add_training_options(parser, require_out=True):
     parser.add_argument("--scale-bits", type=int, default=8,
                         help="width of the fixed-point scales of kernel-row/pixel granularity "
                         "(default: 8)")
-    parser.add_argument("--act-quant", choices=("dorefa", "learned"), default="dorefa",
-                        help="activation quantizer: DoReFa clip(x, 0, 1) or a learned-scale "
-                        "QuantReLU (default: dorefa)")
+    parser.add_argument("--act-quant", choices=("dorefa", "learned", "bnn-pynq"), default="dorefa",
+                        help="activation quantizer: DoReFa clip(x, 0, 1), a learned-scale "
+                        "QuantReLU, or bnn_pynq's signed levels in [-1, 1] (bipolar for 1 bit) "
+                        "(default: dorefa)")
+    parser.add_argument("--input-quant", choices=("pixels", "bnn-pynq"), default="pixels",
+                        help="network input: 8-bit pixel codes, or bnn_pynq's 2x - 1 quantized to "
+                        "signed codes (default: pixels)")
     parser.add_argument("--first-layer", choices=("syq", "int8"), default="syq",
                         help="weight precision of the first layer (default: syq)")
     parser.add_argument("--last-layer", choices=("syq", "int8"), default="syq",
@@ -113,6 +117,7 @@ def training_config(args):
                        scale_bits=args.scale_bits, act_quant=args.act_quant,
                        first_layer=args.first_layer, last_layer=args.last_layer,
                        float_model=args.float_model, weight_quant=args.weight_quant,
+                       input_quant=args.input_quant,
                        epochs=args.epochs, train_limit=args.train_limit,
                        batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 

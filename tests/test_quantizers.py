@@ -4,8 +4,8 @@ import torch
 
 from syq.errors import SyqError
 from syq.training import quantizers
-from syq.training.quantizers import (DorefaActQuant, LearnedActQuant, SyqBinaryWeightQuant,
-                                     SyqWeightQuant)
+from syq.training.quantizers import (BnnPynqActQuant, DorefaActQuant, LearnedActQuant,
+                                     SyqBinaryWeightQuant, SyqWeightQuant)
 
 
 def _linear_with_weight(values, **kwargs):
@@ -175,3 +175,28 @@ def test_learned_activation_has_trainable_scale():
     out = activation(torch.linspace(-1, 2, 50))
     assert out.bit_width.item() == 3
     assert any("scaling" in name or "value" in name for name in parameters)
+
+
+@pytest.mark.parametrize("bits, narrow, expected", [
+    (1, True, [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]),
+    (2, True, [-1.0, -1.0, 0.0, 0.0, 1.0, 1.0]),
+])
+def test_bnn_pynq_activation_levels(bits, narrow, expected):
+    activation = qnn.QuantIdentity(act_quant=BnnPynqActQuant, bit_width=bits, narrow_range=narrow,
+                                   return_quant_tensor=True)
+    out = activation(torch.tensor([-3.0, -0.7, -0.2, 0.2, 0.7, 3.0]))
+    assert out.value.tolist() == expected
+    assert out.signed
+
+
+def test_bnn_pynq_binary_maps_zero_to_plus_one():
+    activation = qnn.QuantIdentity(act_quant=BnnPynqActQuant, bit_width=1, return_quant_tensor=True)
+    assert activation(torch.tensor([0.0])).value.tolist() == [1.0]
+
+
+def test_bnn_pynq_eight_bit_input_is_q1_7():
+    activation = qnn.QuantIdentity(act_quant=BnnPynqActQuant, bit_width=8, narrow_range=False,
+                                   return_quant_tensor=True)
+    out = activation(torch.tensor([-1.0, -0.5, 2.0 ** -7, 0.999, 1.0]))
+    assert out.scale.item() == 2.0 ** -7
+    assert (out.value * 128).tolist() == [-128.0, -64.0, 1.0, 127.0, 127.0]

@@ -192,3 +192,31 @@ def test_train_limit_uses_first_images(tmp_path):
     assert metrics["config"]["train_limit"] == 100
     with pytest.raises(SyqError, match="--train-limit"):
         train(_config(epochs=1, train_limit=0), tmp_path / "zero", progress=False)
+
+
+@pytest.mark.parametrize("weight_bits, act_bits", [(1, 1), (2, 2)])
+def test_bnn_pynq_recipe_trains_exports_and_lowers(tmp_path, weight_bits, act_bits):
+    from syq.generator import verify
+    from syq.generator.lowering import lower_file
+    from syq.training.datasets import load_dataset, to_float
+    from syq.training.export import export_checkpoint
+
+    # Constant-scale weights live in [-1, 1]: they need a larger step than SYQ to move in 3 epochs.
+    config = _config(epochs=3, lr=2e-2, weight_quant="const", act_quant="bnn-pynq", input_quant="bnn-pynq",
+                     weight_bits=weight_bits, act_bits=act_bits)
+    metrics = train(config, tmp_path, progress=False)
+    assert metrics["test_accuracy"] > 0.5
+    export_checkpoint(tmp_path / "checkpoint.pt", tmp_path / "model.onnx")
+    graph, qonnx_model = lower_file(tmp_path / "model.onnx")
+    hidden = graph.mvaus[1:]
+    assert hidden and all(node.xnor == (weight_bits == 1) for node in hidden)
+    assert all(node.input_type.signed for node in hidden)
+    images, labels = load_dataset("digits").split("test")
+    report = verify.verify(graph, qonnx_model, to_float(images), labels)
+    assert report["consistent"]
+    assert report["unexplained_differences"] == 0
+
+
+def test_bnn_pynq_input_quant_rejected_when_unknown(tmp_path):
+    with pytest.raises(SyqError, match="--input-quant"):
+        train(_config(input_quant="sign"), tmp_path, progress=False)

@@ -282,6 +282,7 @@ def export_checkpoint(checkpoint_path, out_path, verify_images=None, data_dir=No
         "first_layer": config["first_layer"],
         "last_layer": config["last_layer"],
         "weight_quant": config.get("weight_quant", "syq"),
+        "input_quant": config.get("input_quant", "pixels"),
         "input": "pixel/255",
         "epochs": payload["epoch"],
         "test_accuracy": metrics.get("test_accuracy", ""),

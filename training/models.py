@@ -35,6 +35,8 @@ CNV_FC = (512, 512)
 CNV_INPUTS = {"cnv": (3, 32, 32), "cnv28": (1, 28, 28)}
 
 MODELS = tuple(MLP_HIDDEN) + tuple(CNV_CONVS)
+ACT_QUANTS = ("dorefa", "learned", "bnn-pynq")
+INPUT_QUANTS = ("pixels", "bnn-pynq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +53,7 @@ class QuantSpec:
     last_layer: str = "syq"
     float_model: bool = False
     weight_quant: str = "syq"  # or a baseline of training/baselines.py: "const", "learned"
+    input_quant: str = "pixels"  # or "bnn-pynq": 2x - 1 quantized to signed codes
 
     def validate(self):
         """Raise SyqError naming the first invalid field."""
@@ -70,8 +73,12 @@ class QuantSpec:
         if self.weight_quant not in baselines.WEIGHT_QUANTS:
             raise SyqError(f"invalid --weight-quant {self.weight_quant!r}: choose one of "
                            f"{', '.join(baselines.WEIGHT_QUANTS)}")
-        if self.act_quant not in ("dorefa", "learned"):
-            raise SyqError(f"invalid --act-quant {self.act_quant!r}: choose dorefa or learned")
+        if self.act_quant not in ACT_QUANTS:
+            raise SyqError(f"invalid --act-quant {self.act_quant!r}: choose one of "
+                           f"{', '.join(ACT_QUANTS)}")
+        if self.input_quant not in INPUT_QUANTS:
+            raise SyqError(f"invalid --input-quant {self.input_quant!r}: choose one of "
+                           f"{', '.join(INPUT_QUANTS)}")
         for option, choice in (("--first-layer", self.first_layer),
                                ("--last-layer", self.last_layer)):
             if choice not in ("syq", "int8"):
@@ -91,6 +98,9 @@ def _weight_quant_kwargs(spec, precision):
 def _activation(spec):
     if spec.float_model:
         return nn.ReLU()
+    if spec.act_quant == "bnn-pynq":
+        return qnn.QuantIdentity(act_quant=quantizers.BnnPynqActQuant, bit_width=spec.act_bits,
+                                 return_quant_tensor=True)
     act_quant = quantizers.DorefaActQuant if spec.act_quant == "dorefa" else quantizers.LearnedActQuant
     return qnn.QuantReLU(act_quant=act_quant, bit_width=spec.act_bits, return_quant_tensor=True)
 
@@ -109,9 +119,22 @@ def _conv(spec, in_channels, out_channels, padding, precision):
                            **_weight_quant_kwargs(spec, precision))
 
 
-def _input_quant(spec):
+class BipolarPixels(nn.Module):
+    """Map ``pixel / 255`` in [0, 1] to [-1, 1] (``2x - 1``), as bnn_pynq networks do."""
+
+    def forward(self, x):
+        return 2.0 * x - 1.0
+
+
+def _input_quant(spec, convolutional):
     if spec.float_model:
         return nn.Identity()
+    if spec.input_quant == "bnn-pynq":
+        # bnn_pynq: 8-bit Q1.7 codes for convolutional networks, the activation width for MLPs.
+        bits = 8 if convolutional else spec.act_bits
+        quant = qnn.QuantIdentity(act_quant=quantizers.BnnPynqActQuant, bit_width=bits,
+                                  narrow_range=bits <= 2, return_quant_tensor=True)
+        return nn.Sequential(BipolarPixels(), quant)
     return qnn.QuantIdentity(act_quant=quantizers.PixelInputQuant, return_quant_tensor=True)
 
 
@@ -142,7 +165,7 @@ class SyqNetwork(nn.Module):
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.spec = spec
-        self.input_quant = _input_quant(spec)
+        self.input_quant = _input_quant(spec, name in CNV_CONVS)
         self.features = nn.ModuleList()
         self.classifier = nn.ModuleList()
         if name in MLP_HIDDEN:

@@ -25,10 +25,15 @@ import os
 os.environ.setdefault("BREVITAS_JIT", "0")
 
 import torch  # noqa: E402
+from brevitas.core.bit_width import BitWidthImplType  # noqa: E402
 from brevitas.core.function_wrapper import TensorClamp  # noqa: E402
+from brevitas.core.quant import QuantType  # noqa: E402
+from brevitas.core.restrict_val import FloatToIntImplType, RestrictValueType  # noqa: E402
 from brevitas.core.scaling import ScalingImplType  # noqa: E402
+from brevitas.core.zero_point import ZeroZeroPoint  # noqa: E402
 from brevitas.inject import ExtendedInjector, value  # noqa: E402
 from brevitas.proxy import WeightQuantProxyFromInjector  # noqa: E402
+from brevitas.quant.solver import ActQuantSolver  # noqa: E402
 from brevitas.quant import Int8WeightPerChannelFloat, Uint8ActPerTensorFloat  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -242,6 +247,30 @@ class DorefaActQuant(Uint8ActPerTensorFloat):
 
 class LearnedActQuant(Uint8ActPerTensorFloat):
     """Unsigned k-bit activation with a learned per-tensor scale (Brevitas' standard QuantReLU)."""
+
+
+class BnnPynqActQuant(ActQuantSolver):
+    """Signed activations with a constant range [-1, 1], as in Brevitas' bnn_pynq networks.
+
+    One bit gives bipolar +-1 (0 maps to +1), more bits give narrow signed levels, for example
+    {-1, 0, 1} for two bits. Set ``bit_width`` per layer; ``narrow_range=False`` with 8 bits gives
+    the Q1.7 input quantizer of bnn_pynq's CNV (scale 2**-7).
+    """
+
+    bit_width_impl_type = BitWidthImplType.CONST
+    scaling_impl_type = ScalingImplType.CONST
+    restrict_scaling_type = RestrictValueType.FP
+    zero_point_impl = ZeroZeroPoint
+    float_to_int_impl_type = FloatToIntImplType.ROUND
+    scaling_per_output_channel = False
+    narrow_range = True
+    signed = True
+    min_val = -1.0
+    max_val = 1.0
+
+    @value
+    def quant_type(bit_width):
+        return QuantType.BINARY if bit_width == 1 else QuantType.INT
 
 
 class PixelInputQuant(Uint8ActPerTensorFloat):

@@ -50,6 +50,7 @@ class TrainConfig:
     last_layer: str = "syq"
     float_model: bool = False
     weight_quant: str = "syq"
+    input_quant: str = "pixels"
     epochs: int = 10
     train_limit: int = None  # train on the first N training images only
     batch_size: int = 256
