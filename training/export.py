@@ -21,6 +21,7 @@ from pathlib import Path
 import brevitas.nn as qnn
 import numpy as np
 import onnx
+from onnx import helper
 import torch
 from brevitas.export import export_qonnx
 from qonnx.custom_op.general.bipolar_quant import binary_quant
@@ -122,6 +123,32 @@ def exported_weight_codes(model):
     return codes
 
 
+def _restore_unsigned_binary_activations(qonnx_model):
+    """Turn the BipolarQuant nodes that follow a Relu back into unsigned 1-bit Quant nodes.
+
+    Brevitas 0.13 exports every 1-bit quantizer as BipolarQuant (codes -1, +1) even when it is
+    unsigned, as a 1-bit DoReFa QuantReLU is (codes 0, 1). After a Relu the input is never
+    negative, and ``Quant(x, scale, 0, 1, signed=0, narrow=0, ROUND)`` is that quantizer exactly.
+    Returns the number of nodes changed.
+    """
+    producers = {output: node for node in qonnx_model.graph.node for output in node.output}
+    changed = 0
+    for node in qonnx_model.graph.node:
+        producer = producers.get(node.input[0])
+        if node.op_type != "BipolarQuant" or producer is None or producer.op_type != "Relu":
+            continue
+        zero_point, bit_width = f"{node.name}_zero_point", f"{node.name}_bit_width"
+        qonnx_model.set_initializer(zero_point, np.zeros((), np.float32))
+        qonnx_model.set_initializer(bit_width, np.ones((), np.float32))
+        node.op_type = "Quant"
+        node.input.extend([zero_point, bit_width])
+        del node.attribute[:]
+        node.attribute.extend([helper.make_attribute("signed", 0), helper.make_attribute("narrow", 0),
+                               helper.make_attribute("rounding_mode", "ROUND")])
+        changed += 1
+    return changed
+
+
 def export_to_qonnx(model, path, metadata=None, input_shape=None, freeze=True):
     """Export `model` to the QONNX file `path`, cleaned; return the ModelWrapper.
 
@@ -132,6 +159,7 @@ def export_to_qonnx(model, path, metadata=None, input_shape=None, freeze=True):
     example = torch.zeros((1,) + tuple(input_shape or model.input_shape))
     frozen = freeze_quantized_weights(model) if freeze else copy.deepcopy(model).eval()
     cleaned = _quiet_export(frozen, example, path)
+    _restore_unsigned_binary_activations(cleaned)
     with atomic_path(path) as staging:
         for key, value in (metadata or {}).items():
             entry = cleaned.model.metadata_props.add()

@@ -185,7 +185,8 @@ class SyqWeightTensorQuant(nn.Module):
     def forward(self, weight):
         alpha = self.scales()
         quantized = syq_quantize(weight, alpha, self.threshold, self.binary)
-        return quantized, alpha, torch.zeros_like(alpha), self.bit_width
+        # A scalar zero point: Brevitas exports binary weights only when `zero_point == 0` is a bool.
+        return quantized, alpha, torch.zeros((), dtype=alpha.dtype, device=alpha.device), self.bit_width
 
 
 class SyqWeightQuant(ExtendedInjector):
