@@ -188,8 +188,10 @@ def _replace_directory(staging, target):
 
 
 def _first_error(log):
-    """Return the first "<file>:<line>:<column>: error: <text>" line of a compiler log."""
+    """Return the first error line of a compiler log ("<file>:<line>:<column>: error: <text>", or
+    the compiler's own crash or kill message)."""
     for line in log.splitlines():
-        if ": error:" in line or ": fatal error:" in line:
+        if any(marker in line for marker in (": error:", ": fatal error:", "internal compiler error",
+                                             "Killed signal terminated")):
             return line.strip()
     return "no error line in the compiler output"

@@ -141,6 +141,14 @@ def _c_integer(value):
     return f"{value}LL" if not -(1 << 31) <= value < (1 << 31) else str(value)
 
 
+def _native_word_type(bits):
+    """Return the narrowest C++ unsigned integer type of at least `bits` bits, or None above 64."""
+    for width in (8, 16, 32, 64):
+        if bits <= width:
+            return f"uint{width}_t"
+    return None
+
+
 def _mvau_context(unit, input_bits=None):
     weights = packing.fold_matrix_weights(unit.weights, unit.pe, unit.simd)
     weight_bits = unit.weight_type.bits
@@ -168,6 +176,8 @@ def _mvau_context(unit, input_bits=None):
         "num_thresholds": unit.num_thresholds if not raw else 0,
         "output_offset": unit.output_offset,
         "output_bits": output_type.bits, "output_kind": _kind(output_type),
+        "weight_word_bits": unit.simd * weight_bits,
+        "weight_native_type": _native_word_type(unit.simd * weight_bits),
         "weight_rows": weight_rows, "position_scales": [int(value) for value in scales],
         "thresholds": thresholds, "raw": raw,
     }
@@ -189,14 +199,19 @@ def _thresholding_context(unit):
     }
 
 
-def _window_context(unit):
-    pad_code = packing.encode_elements(np.array([unit.pad_value]), unit.element_type.bits,
-                                       _packing_kind(unit.element_type))[0]
-    return {"unit": unit, "element_bits": unit.element_type.bits, "pad_value": int(pad_code)}
+def _window_context(unit, element_bits=None):
+    element_bits = element_bits or unit.element_type.bits
+    # Without padding the pad value is never emitted, and a bipolar stream has no code for the
+    # default pad value 0 (lowering widens bipolar streams only where a convolution pads).
+    pad_code = 0
+    if unit.padding:
+        pad_code = packing.encode_elements(np.array([unit.pad_value]), element_bits,
+                                           _packing_kind(unit.element_type))[0]
+    return {"unit": unit, "element_bits": element_bits, "pad_value": int(pad_code)}
 
 
-def _pool_context(unit):
-    return {"unit": unit, "element_bits": unit.element_type.bits,
+def _pool_context(unit, element_bits=None):
+    return {"unit": unit, "element_bits": element_bits or unit.element_type.bits,
             "element_kind": _kind(unit.element_type)}
 
 
@@ -227,6 +242,21 @@ def _output_frame_elements(unit):
     return unit.frame_elements
 
 
+def _input_container_units(graph):
+    """Return the names of the units that see input elements in their transport container.
+
+    Input elements travel in power-of-two containers (a 3-bit element in 4 bits). Sliding windows
+    and max-pools at the start of the chain pass the containers on unchanged, and the first MVAU
+    or Thresholding unit decodes them.
+    """
+    names = []
+    for unit in graph.nodes:
+        names.append(unit.name)
+        if isinstance(unit, (MVAU, Thresholding)):
+            break
+    return names
+
+
 def plan_dataflow(graph, interface):
     """Return the stages and streams of ``syq_top`` in order (template context, no C++ text)."""
     stages, streams = [], []
@@ -238,6 +268,7 @@ def plan_dataflow(graph, interface):
 
     first = graph.nodes[0]
     lanes, bits = first.input_elements, interface.input_element_bits
+    container_units = _input_container_units(graph)
     current = new_stream(lanes, bits)
     stages.append({"kind": "axis_in", "output": current, "axi_bits": interface.axi_input_bits,
                    "element_bits": bits, "lanes": lanes,
@@ -253,6 +284,8 @@ def plan_dataflow(graph, interface):
                            "groups_per_frame": frame_elements // group})
             current, lanes = output, unit.input_elements
         out_bits = _unit_output_type(unit).bits
+        if isinstance(unit, (SlidingWindow, MaxPool)) and unit.name in container_units:
+            out_bits = interface.input_element_bits
         output = new_stream(unit.output_elements, out_bits)
         stage = {"input": current, "output": output, "name": unit.name}
         if isinstance(unit, MVAU):
@@ -349,16 +382,17 @@ def render_project(graph, board, folder):
     source = folder / "src"
     (source / "params").mkdir(parents=True)
     headers = []
-    for index, unit in enumerate(graph.nodes):
+    container_units = _input_container_units(graph)
+    for unit in graph.nodes:
+        container_bits = interface.input_element_bits if unit.name in container_units else None
         if isinstance(unit, MVAU):
-            first_bits = interface.input_element_bits if index == 0 else None
-            template, context = "params/mvau.hpp.j2", _mvau_context(unit, first_bits)
+            template, context = "params/mvau.hpp.j2", _mvau_context(unit, container_bits)
         elif isinstance(unit, Thresholding):
             template, context = "params/thresholding.hpp.j2", _thresholding_context(unit)
         elif isinstance(unit, SlidingWindow):
-            template, context = "params/sliding_window.hpp.j2", _window_context(unit)
+            template, context = "params/sliding_window.hpp.j2", _window_context(unit, container_bits)
         else:
-            template, context = "params/maxpool.hpp.j2", _pool_context(unit)
+            template, context = "params/maxpool.hpp.j2", _pool_context(unit, container_bits)
         header = f"params/{unit.name}.hpp"
         (source / header).write_text(environment.get_template(template).render(**context))
         headers.append(header)

@@ -18,13 +18,15 @@ def build_root(request, tmp_path_factory):
     return tmp_path_factory.mktemp("syq-hls-builds")
 
 
-def build_test_program(template_name, context, root):
-    """Render a tests/cpp template and compile it with -Werror; return the executable path."""
+def build_test_program(template_name, context, root, defines=()):
+    """Render a tests/cpp template and compile it with -Werror and `-D` for each of `defines`;
+    return the executable path."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(CPP_DIR),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     text = environment.get_template(template_name).render(**context)
-    source = root / "sources" / template_name.removesuffix(".j2")
+    variant = "".join(f"-{define.lower()}" for define in defines)
+    source = root / "sources" / (template_name.removesuffix(".cpp.j2") + variant + ".cpp")
     source.parent.mkdir(parents=True, exist_ok=True)
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
-    return compile_program([source], [INCLUDE_DIR, CPP_DIR], root, extra_flags=("-Werror",))
+    return compile_program([source], [INCLUDE_DIR, CPP_DIR], root, extra_flags=("-Werror", *(f"-D{define}" for define in defines)))

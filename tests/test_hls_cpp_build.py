@@ -135,3 +135,16 @@ def test_compile_warnings_of_ap_types_headers_are_silenced(tmp_path):
     )
     executable = cpp_build.compile_program([source], [], tmp_path / "builds", extra_flags=["-Werror"])
     subprocess.run([str(executable)], check=True)
+
+
+@pytest.mark.parametrize("log, expected", [
+    ("top.cpp: In function 'int main()':\ntop.cpp:3:5: error: 'x' was not declared\n",
+     "top.cpp:3:5: error: 'x' was not declared"),
+    ("g++: internal compiler error: Segmentation fault signal terminated program cc1plus\n",
+     "g++: internal compiler error: Segmentation fault signal terminated program cc1plus"),
+    ("g++: fatal error: Killed signal terminated program cc1plus\n",
+     "g++: fatal error: Killed signal terminated program cc1plus"),
+    ("warning only\n", "no error line in the compiler output"),
+])
+def test_first_error_finds_compiler_errors_and_crashes(log, expected):
+    assert cpp_build._first_error(log) == expected

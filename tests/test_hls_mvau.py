@@ -261,6 +261,7 @@ def _make_cases():
         ((ElementKind.UNSIGNED, 2), "ternary", False, 3, "unsigned", (96, 32, 16, 4)),  # kernel-row scales
         ((ElementKind.BIPOLAR, 1), "binary", True, 1, "bipolar", (256, 64, 64, 16)),  # binarized SFC layer
         ((ElementKind.UNSIGNED, 8), "int8", False, 1, "unsigned", (27, 3, 64, 4)),  # 8-bit first conv layer
+        ((ElementKind.SIGNED, 3), "int4", False, 2, "unsigned", (96, 48, 8, 2)),  # 144-bit input words
     ]
     for input_type, weight_name, xnor, kernel_positions, output_mode, shape in layers:
         index = len(cases)
@@ -343,13 +344,19 @@ CASES = _make_cases()
 
 
 
-@pytest.fixture(scope="module")
+# C-simulation sums lanes on native integers; SYQ_CSIM_HLS_ARITHMETIC selects the ap_int code that
+# synthesis uses. Both must give the reference outputs.
+ARITHMETIC = {"native": (), "hls": ("SYQ_CSIM_HLS_ARITHMETIC",)}
+
+
+@pytest.fixture(scope="module", params=sorted(ARITHMETIC))
 def mvau_outputs(request, tmp_path_factory):
-    """Build and run the MVAU program once and return {case name: output values (vectors, MH)}."""
+    """Build and run the MVAU program once per arithmetic and return {case name: output values}."""
     executable = build_test_program(
         "mvau_test.cpp.j2",
         {"cases": [case.template_fields() for case in CASES]},
         build_root(request, tmp_path_factory),
+        defines=ARITHMETIC[request.param],
     )
     folder = tmp_path_factory.mktemp("mvau-data")
     for case in CASES:
@@ -389,3 +396,6 @@ def test_mvau_grid_covers_features():
     assert any(1 < case.simd < case.position_elements for case in CASES)
     assert any(1 < case.pe < case.matrix_height for case in CASES)
     assert any(case.vectors > 3 for case in CASES)
+    # Words of several 64-bit slices, with lanes that do not divide 64 bits.
+    assert any(case.simd * case.input_bits > 64 and 64 % case.input_bits for case in CASES)
+    assert any(case.simd * case.weight_bits > 64 for case in CASES)

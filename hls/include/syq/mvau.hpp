@@ -106,18 +106,92 @@ inline ap_int<MvauShape<Config>::product_bits> lane_product(const ap_uint<Config
                  decode_element<Config::weight_kind, Config::weight_bits>(weight_raw));
 }
 
+#if !defined(__SYNTHESIS__) && !defined(SYQ_CSIM_HLS_ARITHMETIC)
+// C-simulation computes the word sums on native 64-bit integers: ap_int arithmetic costs tens of
+// nanoseconds per lane in software, which makes a convolutional network take seconds per image.
+// The values are the same as in the ap_int code below, which synthesis uses; define
+// SYQ_CSIM_HLS_ARITHMETIC to simulate that code instead (the tests run both).
+#define SYQ_MVAU_NATIVE_WORD_SUM 1
+
+/// Signed value of the raw bits of one element, on a native integer.
+template <int Kind, unsigned Bits>
+inline long long decode_native(unsigned long long raw) {
+  if (Kind == kBipolar) {
+    return (raw & 1) ? 1 : -1;
+  }
+  if (Kind == kSigned) {
+    return static_cast<long long>(raw << (64 - Bits)) >> (64 - Bits);
+  }
+  return static_cast<long long>(raw);
+}
+
+/// lane_product on native integers.
+template <typename Config>
+inline long long lane_product_native(unsigned long long input_raw, unsigned long long weight_raw) {
+  if (Config::xnor) {
+    return (input_raw & 1) == (weight_raw & 1) ? 1 : 0;
+  }
+  if (Config::weight_kind == kBipolar) {
+    const long long x = decode_native<Config::input_kind, Config::input_bits>(input_raw);
+    return (weight_raw & 1) ? x : -x;
+  }
+  if (Config::input_kind == kBipolar) {
+    const long long w = decode_native<Config::weight_kind, Config::weight_bits>(weight_raw);
+    return (input_raw & 1) ? w : -w;
+  }
+  return decode_native<Config::input_kind, Config::input_bits>(input_raw) *
+         decode_native<Config::weight_kind, Config::weight_bits>(weight_raw);
+}
+#endif
+
 /// Sum of the SIMD lane products of one input word and one weight word (an adder tree after unrolling).
+///
+/// Lanes are read from 64-bit slices of the words: shifting a word wider than 64 bits is costly in
+/// C-simulation (ap_uint keeps it in an array of limbs), so each slice is shifted out once and its
+/// lanes are taken with shifts of a native 64-bit value. A slice holds whole lanes only.
 template <typename Config>
 inline ap_int<MvauShape<Config>::word_sum_bits> word_dot_product(const typename MvauShape<Config>::InputWord& input,
                                                                  const typename MvauShape<Config>::WeightWord& weights) {
 #pragma HLS INLINE
+  static_assert(Config::input_bits <= 64 && Config::weight_bits <= 64, "MVAU elements are at most 64 bits wide");
+  const unsigned input_lanes_per_slice = 64 / Config::input_bits;
+  const unsigned weight_lanes_per_slice = 64 / Config::weight_bits;
+#ifdef SYQ_MVAU_NATIVE_WORD_SUM
+  const unsigned long long input_mask = ~0ULL >> (64 - Config::input_bits);
+  const unsigned long long weight_mask = ~0ULL >> (64 - Config::weight_bits);
+  unsigned long long input_bits_left = 0;
+  unsigned long long weight_bits_left = 0;
+  long long native_sum = 0;
+  for (unsigned lane = 0; lane < Config::simd; lane++) {
+    if (lane % input_lanes_per_slice == 0) {
+      input_bits_left = ap_uint<64>(input >> (lane * Config::input_bits)).to_uint64();
+    }
+    if (lane % weight_lanes_per_slice == 0) {
+      weight_bits_left = ap_uint<64>(weights >> (lane * Config::weight_bits)).to_uint64();
+    }
+    native_sum += lane_product_native<Config>(input_bits_left & input_mask, weight_bits_left & weight_mask);
+    // Config::*_bits may be 64, and a shift by the full width is undefined, hence two steps.
+    input_bits_left = (input_bits_left >> (Config::input_bits - 1)) >> 1;
+    weight_bits_left = (weight_bits_left >> (Config::weight_bits - 1)) >> 1;
+  }
+  return ap_int<MvauShape<Config>::word_sum_bits>(native_sum);
+#else
+  ap_uint<64> input_slice = 0;
+  ap_uint<64> weight_slice = 0;
   ap_int<MvauShape<Config>::word_sum_bits> sum = 0;
   for (unsigned lane = 0; lane < Config::simd; lane++) {
 #pragma HLS UNROLL
-    sum += lane_product<Config>(get_lane<Config::input_bits>(input, lane),
-                                get_lane<Config::weight_bits>(weights, lane));
+    if (lane % input_lanes_per_slice == 0) {
+      input_slice = ap_uint<64>(input >> (lane * Config::input_bits));
+    }
+    if (lane % weight_lanes_per_slice == 0) {
+      weight_slice = ap_uint<64>(weights >> (lane * Config::weight_bits));
+    }
+    sum += lane_product<Config>(get_lane<Config::input_bits>(input_slice, lane % input_lanes_per_slice),
+                                get_lane<Config::weight_bits>(weight_slice, lane % weight_lanes_per_slice));
   }
   return sum;
+#endif
 }
 
 /// Marker passed in place of a threshold array by mvau_raw.
@@ -148,10 +222,10 @@ inline ap_uint<Config::output_bits> activate(typename MvauShape<Config>::Thresho
 }
 
 /// Runs the flattened MVAU loop of mvau_threshold and mvau_raw. The type of `thresholds` selects the activation.
-template <typename Config, typename Thresholds>
+template <typename Config, typename Thresholds, typename WeightStorage>
 inline void mvau_loop(hls::stream<typename MvauShape<Config>::InputWord>& in,
                       hls::stream<typename MvauShape<Config>::OutputWord>& out,
-                      const typename MvauShape<Config>::WeightWord weights[Config::pe][MvauShape<Config>::tiles],
+                      const WeightStorage weights[Config::pe][MvauShape<Config>::tiles],
                       const ap_uint<Config::scale_bits> position_scales[Config::kernel_positions],
                       const Thresholds& thresholds, unsigned vectors) {
 #pragma HLS INLINE
@@ -191,7 +265,8 @@ inline void mvau_loop(hls::stream<typename MvauShape<Config>::InputWord>& in,
 
     for (unsigned p = 0; p < Config::pe; p++) {
 #pragma HLS UNROLL
-      ap_int<Shape::word_sum_bits> word_sum = word_dot_product<Config>(input, weights[p][tile]);
+      const typename Shape::WeightWord weight_word = weights[p][tile];
+      ap_int<Shape::word_sum_bits> word_sum = word_dot_product<Config>(input, weight_word);
       Accumulator base = vector_start ? Accumulator(0) : accumulators[p];
       if (Config::kernel_positions == 1) {
         accumulators[p] = base + word_sum;
@@ -246,18 +321,21 @@ inline void mvau_loop(hls::stream<typename MvauShape<Config>::InputWord>& in,
 /// Output element of row r = output_offset + #{k : acc_r >= thresholds[r % pe][r / pe][k]}, written as
 /// the low output_bits bits (bipolar output: one threshold, offset 0, the bit is the count).
 ///
-/// \tparam Config  see MvauShape, with num_thresholds >= 1.
+/// \tparam Config         see MvauShape, with num_thresholds >= 1.
+/// \tparam WeightStorage  element type of the weight memory (ap_uint<simd * weight_bits> or a wider
+///                        native unsigned integer, which g++ compiles faster for large tables).
 /// \param in                 vectors * synapse_folds words of simd input elements.
 /// \param out                vectors * neuron_folds words of pe output elements.
-/// \param weights            weights[r % pe][(r / pe) * synapse_folds + c / simd], lane c % simd.
+/// \param weights            weights[r % pe][(r / pe) * synapse_folds + c / simd], lane c % simd; words of
+///                           simd * weight_bits bits, stored as ap_uint or as any integer type holding them.
 /// \param position_scales    unsigned scale of each kernel position (ignored when kernel_positions == 1).
 /// \param thresholds         per row, compared in the (accumulator_bits + 1)-bit signed type. Ties count.
 /// \param vectors            number of input vectors to process in this call.
-template <typename Config>
+template <typename Config, typename WeightStorage>
 void mvau_threshold(
     hls::stream<ap_uint<Config::simd * Config::input_bits> >& in,
     hls::stream<ap_uint<Config::pe * Config::output_bits> >& out,
-    const ap_uint<Config::simd * Config::weight_bits> weights[Config::pe][MvauShape<Config>::tiles],
+    const WeightStorage weights[Config::pe][MvauShape<Config>::tiles],
     const ap_uint<Config::scale_bits> position_scales[Config::kernel_positions],
     const ap_int<Config::accumulator_bits + 1> thresholds[Config::pe][MvauShape<Config>::neuron_folds]
                                                          [Config::num_thresholds],
@@ -270,23 +348,24 @@ void mvau_threshold(
   static_assert(Config::output_kind != kBipolar || (Config::num_thresholds == 1 && Config::output_offset == 0),
                 "a bipolar MVAU output needs num_thresholds == 1 and output_offset == 0");
   static_assert(Config::output_kind != kBipolar || Config::output_bits == 1, "bipolar outputs are 1 bit wide");
-  detail::mvau_loop<Config, typename MvauShape<Config>::ThresholdRows>(in, out, weights, position_scales, thresholds,
-                                                                      vectors);
+  detail::mvau_loop<Config, typename MvauShape<Config>::ThresholdRows, WeightStorage>(in, out, weights, position_scales,
+                                                                                     thresholds, vectors);
 }
 
 /// MVAU without activation: each output element is the signed accumulator
-/// (output_bits == accumulator_bits, output_kind == kSigned).
-template <typename Config>
+/// (output_bits == accumulator_bits, output_kind == kSigned). Parameters as in mvau_threshold.
+template <typename Config, typename WeightStorage>
 void mvau_raw(hls::stream<ap_uint<Config::simd * Config::input_bits> >& in,
               hls::stream<ap_uint<Config::pe * Config::output_bits> >& out,
-              const ap_uint<Config::simd * Config::weight_bits> weights[Config::pe][MvauShape<Config>::tiles],
+              const WeightStorage weights[Config::pe][MvauShape<Config>::tiles],
               const ap_uint<Config::scale_bits> position_scales[Config::kernel_positions], unsigned vectors) {
 #pragma HLS INLINE off
 #pragma HLS ARRAY_PARTITION variable=weights complete dim=1
   static_assert(Config::output_bits == Config::accumulator_bits, "mvau_raw needs output_bits == accumulator_bits");
   static_assert(Config::output_kind == kSigned, "mvau_raw outputs signed accumulators (output_kind == kSigned)");
   detail::NoThresholds no_thresholds;
-  detail::mvau_loop<Config, detail::NoThresholds>(in, out, weights, position_scales, no_thresholds, vectors);
+  detail::mvau_loop<Config, detail::NoThresholds, WeightStorage>(in, out, weights, position_scales, no_thresholds,
+                                                                 vectors);
 }
 
 }  // namespace syq
