@@ -93,7 +93,8 @@ def default_inputs(project, graph, manifest, dataset=None, split="test", data_di
     from syq.generator import inputs
 
     if dataset is None and inputs_path is None:
-        dataset = manifest.get("metadata", {}).get("dataset")
+        # Our export writes its metadata with the "syq." prefix (training/export.py).
+        dataset = manifest.get("metadata", {}).get("syq.dataset")
         if not dataset:
             raise SyqError(f"{project}/manifest.json names no training dataset (the model was not "
                            f"trained by syq): pass --dataset NAME or --inputs X.npy")

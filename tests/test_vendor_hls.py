@@ -211,6 +211,19 @@ def test_missing_tools_message_and_test_data(project, images, tmp_path, monkeypa
     assert np.array_equal(expected_words, interface.pack_outputs(expected).reshape(-1))
 
 
+def test_syq_trained_project_uses_its_dataset(project, tmp_path, monkeypatch, capsys):
+    manifest_path = project / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["metadata"]["syq.dataset"] = "mnist-subset"  # as our export records it
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setenv("PATH", _no_tools_path(tmp_path))
+    assert main(["hls", str(project), "--csim", "--limit", "3"]) == 2
+    error = capsys.readouterr().err
+    assert "pass --dataset" not in error
+    assert "vitis_hls" in error
+    assert (project / "tb_data" / "input.bin").stat().st_size > 0
+
+
 def test_zoo_project_needs_dataset(project, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", _no_tools_path(tmp_path))
     assert main(["hls", str(project)]) == 2
