@@ -26,7 +26,7 @@ from syq.training.models import QuantSpec, build_model
 
 INPUT_SHAPES = {"tfc": (1, 28, 28), "cnv": (3, 32, 32)}
 # (model, weight bits, activation bits) -> images to simulate. CNV gets few images because its
-# C-sim takes about a second per image.
+# C-simulation runs at a few images per second at most.
 CASES = {("tfc", 1, 1): 16, ("tfc", 2, 2): 16, ("cnv", 1, 1): 2, ("cnv", 2, 2): 2}
 CASE_IDS = [f"{model}_w{weights}a{activations}" for model, weights, activations in CASES]
 CALIBRATION_BATCHES = 3
