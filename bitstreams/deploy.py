@@ -32,7 +32,7 @@ from syq.bitstreams.boards import get_board
 from syq.errors import SyqError
 from syq.generator import vendor
 from syq.generator.csim import load_project
-from syq.outputs import atomic_directory
+from syq.outputs import atomic_directory, check_replaceable
 
 logger = logging.getLogger(__name__)
 tool_logger = logging.getLogger("syq.vivado.tool")
@@ -238,14 +238,6 @@ def default_folder(project):
     return Path(project) / DEFAULT_FOLDER
 
 
-def _check_replaceable(folder):
-    """Raise SyqError when `folder` exists and is not an earlier deploy folder."""
-    if folder.exists() and (not folder.is_dir() or
-                            (any(folder.iterdir()) and not (folder / CONFIG_NAME).is_file())):
-        raise SyqError(f"{folder} exists and is not a syq deploy folder (no {CONFIG_NAME}): "
-                       f"choose another --out")
-
-
 def write_deploy(project, out_dir=None, board_name=None):
     """Write the deploy folder of `project` (default PROJECT/deploy); return a summary dict."""
     project = Path(project)
@@ -253,7 +245,7 @@ def write_deploy(project, out_dir=None, board_name=None):
     board = resolve_board(manifest, board_name)
     check_stream_widths(interface)
     folder = Path(out_dir) if out_dir else default_folder(project)
-    _check_replaceable(folder)
+    check_replaceable(folder, CONFIG_NAME, "syq deploy folder")
 
     ip_dir = (project / vendor.IP_DIR).resolve()
     ip_repo = os.path.relpath(ip_dir, folder.resolve())

@@ -26,7 +26,7 @@ from syq.generator import estimate, packing, serialize
 from syq.generator.folding import folding_of
 from syq.generator.hwgraph import MVAU, MaxPool, SlidingWindow, Thresholding
 from syq.hls import INCLUDE_DIR, TEMPLATE_DIR
-from syq.outputs import atomic_directory
+from syq.outputs import atomic_directory, check_replaceable
 
 logger = logging.getLogger(__name__)
 
@@ -413,8 +413,17 @@ def render_project(graph, board, folder):
 
 
 def generate_project(graph, board, out_dir):
-    """Write the HLS project of a folded `graph` to `out_dir` atomically; return its manifest."""
+    """Write the HLS project of a folded `graph` to `out_dir` atomically; return its manifest.
+
+    An earlier project at `out_dir` is replaced, with the results inside it (C-simulation, vendor
+    HLS, deploy folder), because they belong to the old design. Any other existing path is rejected.
+    """
     out_dir = Path(out_dir)
+    check_replaceable(out_dir, "manifest.json", "syq project")
+    stale = [name for name in ("csim", "tb_data", "hls_project", "hls", "deploy") if (out_dir / name).exists()]
+    if stale:
+        logger.warning("replacing project %s: its %s belong to the old design and are removed", out_dir,
+                       ", ".join(stale))
     with atomic_directory(out_dir) as staging:
         manifest = render_project(graph, board, staging)
     logger.info("wrote HLS project %s (%d units, estimated %.0f frames/s at %g MHz)", out_dir,

@@ -12,13 +12,28 @@ import tempfile
 from pathlib import Path
 
 
+def check_replaceable(folder, marker, kind):
+    """Raise SyqError unless `folder` is absent, empty, or an earlier output containing `marker`.
+
+    `kind` names the output in the message, for example "syq deploy folder".
+    """
+    from syq.errors import SyqError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SyqError(f"{folder} exists and is a file, not a {kind}: choose another --out")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / marker).is_file():
+        raise SyqError(f"{folder} exists and is not a {kind} (no {marker}): choose another --out "
+                       f"or remove it")
+
+
 @contextlib.contextmanager
 def atomic_directory(target, replace=True):
     """Yield a temporary folder that becomes `target` when the block finishes without error.
 
     With `replace`, an existing `target` is replaced (only after the new content is complete).
     """
-    target = Path(target)
+    target = Path(target).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     os.chmod(staging, _default_file_mode() | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

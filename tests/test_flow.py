@@ -101,3 +101,33 @@ def test_generate_rejects_damaged_onnx(tmp_path, capsys):
     assert main(["generate", str(bad), "--out", str(tmp_path / "project")]) == 2
     assert "bad.onnx" in capsys.readouterr().err
     assert not (tmp_path / "project").exists()
+
+
+def test_generate_keeps_unrelated_folder(exported_digits, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("precious")
+    assert main(["generate", str(exported_digits), "--out", str(folder)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1
+    assert "is not a syq project (no manifest.json): choose another --out" in error[0]
+    assert (folder / "notes.txt").read_text() == "precious"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine"]
+
+
+def test_generate_rejects_existing_file(exported_digits, tmp_path, capsys):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    assert main(["generate", str(exported_digits), "--out", str(target)]) == 2
+    assert "exists and is a file" in capsys.readouterr().err
+    assert target.read_text() == "x"
+
+
+def test_generate_replaces_earlier_project(exported_digits, tmp_path, capsys):
+    project = tmp_path / "project"
+    assert main(["generate", str(exported_digits), "--out", str(project)]) == 0
+    (project / "csim").mkdir(exist_ok=True)
+    assert main(["generate", str(exported_digits), "--out", str(project)]) == 0
+    assert (project / "manifest.json").is_file()
+    assert not (project / "csim").exists()
+    assert "belong to the old design" in capsys.readouterr().err
