@@ -52,10 +52,32 @@ def from_file(graph, path, limit=None):
         array = array[None]
     if tuple(array.shape[1:]) != shape:
         raise SyqError(f"{path} has shape {tuple(array.shape)}; the model expects (N,) + {shape}")
+    if len(array) == 0:
+        raise SyqError(f"{path} holds no inputs (shape {tuple(array.shape)}): save at least one")
     if limit is not None:
         array = array[:limit]
     floats = array.astype(np.float32)
-    return Inputs(floats, golden.input_codes(graph, floats), None, f"{path}, {len(floats)} inputs")
+    _check_values(graph, path, floats)
+    try:
+        codes = golden.input_codes(graph, floats)
+    except SyqError as error:
+        raise SyqError(f"{path}: {error}") from None
+    return Inputs(floats, codes, None, f"{path}, {len(floats)} inputs")
+
+
+def _check_values(graph, path, floats):
+    """Reject NaN and infinite inputs, and values outside [0, 1] for models trained on pixel / 255."""
+    bad = ~np.isfinite(floats)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise SyqError(f"{path} has the non-finite value {floats[index]} at index {index}: "
+                       f"inputs must be finite floats")
+    if graph.metadata.get("syq.input") == "pixel/255":
+        outside = (floats < 0) | (floats > 1)
+        if outside.any():
+            index = tuple(int(i) for i in np.argwhere(outside)[0])
+            raise SyqError(f"{path} has the value {floats[index]} at index {index}, outside [0, 1]: "
+                           f"this model takes images as pixel / 255 (divide 8-bit images by 255)")
 
 
 def load_inputs(graph, dataset=None, split="test", data_dir=None, inputs_path=None, limit=None):

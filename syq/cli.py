@@ -52,6 +52,17 @@ def _percent(fraction):
 # train / export
 
 
+def positive_int(text):
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {value}: it must be at least 1")
+    return value
+
+
 def add_training_options(parser, require_out=True):
     """Add the options of `syq train` (shared with `syq flow`)."""
     from syq.training.datasets import DATASETS
@@ -94,7 +105,7 @@ def add_training_options(parser, require_out=True):
     parser.add_argument("--float", dest="float_model", action="store_true",
                         help="train a full-precision baseline (for --init-from or comparison)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
-    parser.add_argument("--train-limit", type=int, metavar="N",
+    parser.add_argument("--train-limit", type=positive_int, metavar="N",
                         help="train on the first N training images only (default: all)")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (default: 256)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
@@ -243,7 +254,7 @@ def add_input_options(parser):
                         "input shape (images as pixel / 255)")
     parser.add_argument("--split", choices=SPLITS, default="test", help="dataset split (default: test)")
     parser.add_argument("--data-dir", help="dataset folder (see syq train --help)")
-    parser.add_argument("--limit", type=int, metavar="N", help="use only the first N inputs")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="use only the first N inputs")
 
 
 def command_verify(args):
@@ -392,7 +403,7 @@ def build_parser():
                                  "images of its dataset.")
     export.add_argument("checkpoint", help="checkpoint.pt of a `syq train` run")
     export.add_argument("--out", required=True, help="QONNX file to write")
-    export.add_argument("--verify-images", type=int, metavar="N",
+    export.add_argument("--verify-images", type=positive_int, metavar="N",
                         help="check on the first N test images (default: all; 0 skips the check)")
     export.add_argument("--data-dir", help="dataset folder, if not the one used in training")
     export.set_defaults(handler=command_export)
@@ -451,7 +462,7 @@ def build_parser():
                         "model's input shape")
     hls.add_argument("--split", choices=SPLITS, default="test", help="dataset split (default: test)")
     hls.add_argument("--data-dir", help="dataset folder (see syq train --help)")
-    hls.add_argument("--limit", type=int, metavar="N", help="test frames (default: 8 of a dataset, "
+    hls.add_argument("--limit", type=positive_int, metavar="N", help="test frames (default: 8 of a dataset, "
                      "all of --inputs)")
     hls.set_defaults(handler=command_hls)
 
@@ -476,7 +487,7 @@ def build_parser():
                                "OUT/report.md. Exit code 1 if any check fails.")
     add_training_options(flow)
     add_folding_options(flow)
-    flow.add_argument("--csim-limit", type=int, metavar="N",
+    flow.add_argument("--csim-limit", type=positive_int, metavar="N",
                       help="verify and C-simulate only the first N test images (default: all)")
     flow.set_defaults(handler=command_flow)
     return parser
@@ -491,6 +502,11 @@ def main(argv=None):
         code = args.handler(args)
     except SyqError as error:
         print(f"syq {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as error:
+        # An output path that collides with an existing file, or a folder we may not write.
+        print(f"syq {args.command}: error: cannot write {error.filename}: {error.strerror}; "
+              f"choose another --out", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"syq {args.command}: interrupted", file=sys.stderr)

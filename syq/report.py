@@ -89,6 +89,12 @@ def _verify_summary(verify):
             f"{verify['first_differing_layer']}")
 
 
+def _images(step):
+    """Return "N images" for a step's report entry, or "?" when it does not record the count."""
+    count = step.get("images") if isinstance(step, dict) else None
+    return "? images" if count is None else f"{count:,} images"
+
+
 def summary_rows(report):
     """Return (step, result) rows of the one table the flow prints."""
     accuracy = report["accuracy"]
@@ -96,10 +102,12 @@ def summary_rows(report):
     estimate = report["estimate"]
     seconds = report["seconds"]
     return [
-        ("accuracy PyTorch", _percent(accuracy["pytorch"])),
-        ("accuracy QONNX", _percent(accuracy["qonnx"])),
-        ("accuracy golden model", _percent(accuracy["golden"])),
-        ("accuracy C-sim", _percent(accuracy["csim"])),
+        # PyTorch and QONNX are checked at export on the whole test set, golden and C-sim on the
+        # --csim-limit images, so each row names its image count.
+        (f"accuracy PyTorch ({_images(report['export'])})", _percent(accuracy["pytorch"])),
+        (f"accuracy QONNX ({_images(report['export'])})", _percent(accuracy["qonnx"])),
+        (f"accuracy golden model ({_images(report['verify'])})", _percent(accuracy["golden"])),
+        (f"accuracy C-sim ({_images(csim)})", _percent(accuracy["csim"])),
         ("golden vs QONNX (layers, labels)", _verify_summary(report["verify"])),
         ("C-sim images", csim["images"]),
         ("C-sim mismatches with golden", csim["mismatches"]),

@@ -50,3 +50,13 @@ def test_corrupt_checkpoint_export_fails_cleanly(tmp_path, capsys):
     assert code == 2
     assert "corrupt checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "model.onnx").exists()
+
+
+def test_output_path_that_is_a_file_rejected(tmp_path, capsys):
+    target = tmp_path / "f"
+    target.write_text("y")
+    code = main(["train", "--model", "tfc", "--dataset", "digits", "--epochs", "1", "--out", str(target)])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [f"syq train: error: cannot write {target}: File exists; choose another --out"]
+    assert target.read_text() == "y"

@@ -39,6 +39,7 @@ def test_flow_command_end_to_end(tmp_path, capsys):
         assert (out / "plots" / plot).stat().st_size > 1000
     assert "C-sim mismatches with golden" in (out / "report.md").read_text()
     assert re.search(r"C-sim mismatches with golden +0\n", printed)
+    assert re.search(r"accuracy C-sim \(359 images\) +\d", printed)
 
 
 def test_generate_csim_verify_commands(exported_digits, tmp_path, capsys):
@@ -71,6 +72,38 @@ def test_csim_rejects_wrong_input_shape(exported_digits, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 1, 28, 28), np.float32))
     assert main(["csim", str(project), "--inputs", str(tmp_path / "x.npy")]) == 2
     assert "shape" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values, message", [
+    ("nan", "has the non-finite value nan at index (0, 0, 2, 3)"),
+    ("pixels", "outside [0, 1]: this model takes images as pixel / 255"),
+    ("empty", "holds no inputs"),
+])
+def test_verify_rejects_bad_input_values(exported_digits, tmp_path, capsys, values, message):
+    images, _ = load_dataset("digits").split("test")
+    inputs = to_float(images[:4])
+    if values == "nan":
+        inputs[0, 0, 2, 3] = np.nan
+    elif values == "pixels":
+        inputs = inputs * 255
+    else:
+        inputs = inputs[:0]
+    np.save(tmp_path / "x.npy", inputs)
+    assert main(["verify", str(exported_digits), "--inputs", str(tmp_path / "x.npy")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1
+    assert str(tmp_path / "x.npy") in error[0]
+    assert message in error[0]
+
+
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_flow_rejects_non_positive_csim_limit(tmp_path, capsys, limit):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["flow", "--model", "tfc", "--dataset", "digits", "--csim-limit", limit,
+              "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "it must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_verify_names_first_differing_layer(exported_digits):
