@@ -180,6 +180,10 @@ def apply_folding(graph, folding, source="folding"):
         if not isinstance(values, dict) or not set(values) <= {"pe", "simd"}:
             raise SyqError(f"{source}: {name} must map to {{\"pe\": P, \"simd\": S}}, got {values!r}")
         unit = units[name]
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SyqError(f"{source}: {key} of {name} must be a whole number, got {value!r} "
+                               f"(write {key}: 4, not {key}: \"4\")")
         pe = values.get("pe", unit.pe)
         if pe not in valid_pe(graph, unit):
             raise SyqError(f"{source}: pe {pe} of {name} is invalid; valid values: "

@@ -62,7 +62,7 @@ def from_file(graph, path, limit=None):
         codes = golden.input_codes(graph, floats)
     except SyqError as error:
         raise SyqError(f"{path}: {error}") from None
-    return Inputs(floats, codes, None, f"{path}, {len(floats)} inputs")
+    return Inputs(floats, codes, None, f"{path}, {len(floats)} input{'s' if len(floats) != 1 else ''}")
 
 
 def _check_values(graph, path, floats):

@@ -26,6 +26,8 @@ def load_qonnx(path):
     except Exception as error:  # onnx raises DecodeError, ValueError, ... for damaged files
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SyqError(f"invalid ONNX file {path}: {reason}; export it again") from None
+    if len(proto.graph.node) == 0:
+        raise SyqError(f"invalid ONNX file {path}: the graph has no nodes; export the model again")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -63,7 +63,8 @@ def positive_int(text):
     return value
 
 
-def add_training_options(parser, require_out=True):
+def add_training_options(parser, require_out=True,
+                         out_help="run folder for checkpoint.pt and metrics.json"):
     """Add the options of `syq train` (shared with `syq flow`)."""
     from syq.training.datasets import DATASETS
     from syq.training.models import MODELS
@@ -110,8 +111,7 @@ def add_training_options(parser, require_out=True):
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (default: 256)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--out", required=require_out, help="run folder for checkpoint.pt and "
-                        "metrics.json")
+    parser.add_argument("--out", required=require_out, help=out_help)
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --out")
     parser.add_argument("--init-from", metavar="CKPT",
@@ -166,13 +166,13 @@ def command_export(args):
 # generate / estimate / verify / csim
 
 
-def add_folding_options(parser):
+def add_folding_options(parser, board_default="or the project's board"):
     """Add --board, --clock-mhz and the folding choice (--fps or --folding)."""
     from syq.bitstreams.boards import BOARDS, DEFAULT_BOARD
 
     parser.add_argument("--board", choices=tuple(BOARDS),
-                        help=f"target board: part, clock and resource budget (default: {DEFAULT_BOARD}, "
-                        f"or the project's board)")
+                        help=f"target board: part, clock and resource budget (default: {DEFAULT_BOARD}"
+                        f"{', ' + board_default if board_default else ''})")
     parser.add_argument("--clock-mhz", type=float, help="clock in MHz (default: the board's)")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--fps", type=float, help="fold for this many frames per second "
@@ -189,7 +189,7 @@ def fold_graph(graph, args):
     board = get_board(args.board, args.clock_mhz)  # None: the default board
     if args.folding:
         folding.apply_folding(graph, folding.load_folding(args.folding), args.folding)
-    elif args.fps:
+    elif args.fps is not None:
         folding.fold_for_fps(graph, board, args.fps)
     else:
         folding.fold_fastest(graph, board)
@@ -485,8 +485,9 @@ def build_parser():
                                "verify the golden model against QONNX, generate the HLS project, "
                                "C-simulate it on the test set and write OUT/report.json and "
                                "OUT/report.md. Exit code 1 if any check fails.")
-    add_training_options(flow)
-    add_folding_options(flow)
+    add_training_options(flow, out_help="run folder: train/ (checkpoint.pt, metrics.json), "
+                         "model.onnx, project/, report.json, report.md and plots/")
+    add_folding_options(flow, board_default="")
     flow.add_argument("--csim-limit", type=positive_int, metavar="N",
                       help="verify and C-simulate only the first N test images (default: all)")
     flow.set_defaults(handler=command_flow)

@@ -89,7 +89,7 @@ def run_flow(config, out_dir, options):
     with timer.step("generate"):
         if options.folding:
             folding.apply_folding(graph, folding.load_folding(options.folding), options.folding)
-        elif options.fps:
+        elif options.fps is not None:
             folding.fold_for_fps(graph, board, options.fps)
         else:
             folding.fold_fastest(graph, board)

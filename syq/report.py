@@ -121,9 +121,12 @@ def summary_rows(report):
 def _markdown(report):
     lines = [f"# syq flow: {report['model']} on {report['dataset']}", ""]
     config = report["config"]
-    lines += [f"Weights {config['weight_bits']} bit ({config['granularity']} scales, t = "
-              f"{config['threshold']}), activations {config['act_bits']} bit, {config['epochs']} epochs; "
-              f"board {report['board']}.", ""]
+    weight_quant = config.get("weight_quant", "syq")
+    scales = (f"SYQ {config['granularity']} scales, t = {config['threshold']}" if weight_quant == "syq"
+              else f"baseline quantizer {weight_quant}")
+    epochs = f"{config['epochs']} epoch{'s' if config['epochs'] != 1 else ''}"
+    lines += [f"Weights {config['weight_bits']} bit ({scales}), activations {config['act_bits']} bit, "
+              f"{epochs}; board {report['board']}.", ""]
     lines += ["| step | result |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in summary_rows(report)]
     lines += ["", "## Training", "", "![training curve](plots/training.png)", "",

@@ -164,3 +164,25 @@ def test_generate_replaces_earlier_project(exported_digits, tmp_path, capsys):
     assert (project / "manifest.json").is_file()
     assert not (project / "csim").exists()
     assert "belong to the old design" in capsys.readouterr().err
+
+
+def test_generate_rejects_folding_given_as_text(exported_digits, tmp_path, capsys):
+    folding_file = tmp_path / "folding.json"
+    folding_file.write_text(json.dumps({"layer0": {"pe": "4", "simd": 1}}))
+    code = main(["generate", str(exported_digits), "--out", str(tmp_path / "project"),
+                 "--folding", str(folding_file)])
+    assert code == 2
+    assert "pe of layer0 must be a whole number, got '4'" in capsys.readouterr().err
+    assert not (tmp_path / "project").exists()
+
+
+def test_generate_rejects_zero_fps(exported_digits, tmp_path, capsys):
+    assert main(["generate", str(exported_digits), "--out", str(tmp_path / "p"), "--fps", "0"]) == 2
+    assert "invalid --fps 0.0: it must be positive" in capsys.readouterr().err
+
+
+def test_generate_rejects_empty_onnx(tmp_path, capsys):
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    assert main(["generate", str(empty), "--out", str(tmp_path / "p")]) == 2
+    assert "the graph has no nodes" in capsys.readouterr().err

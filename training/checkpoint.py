@@ -3,6 +3,7 @@
 import dataclasses
 import logging
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -32,10 +33,16 @@ def load_checkpoint(path):
     if not path.is_file():
         raise SyqError(f"checkpoint {path} not found: pass the checkpoint.pt of a `syq train` run")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of foreign files
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
             zipfile.BadZipFile) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # torch's messages for foreign pickles run over many lines about weights_only loading;
+        # the first line names the problem.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in reason or "Weights only load failed" in reason:
+            reason = "not a torch checkpoint of tensors and plain values"
         raise SyqError(f"corrupt checkpoint {path}: {reason}; retrain or use another "
                        f"checkpoint") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
