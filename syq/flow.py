@@ -77,6 +77,8 @@ def run_flow(config, out_dir, options):
     if checkpoint.exists() and not options.resume:
         raise SyqError(f"{checkpoint} already exists: pass --resume to continue that run, or choose "
                        f"another --out")
+    if options.resume and not checkpoint.exists():
+        logger.warning("no run to resume in %s: starting a new one", train_dir)
     with timer.step("train"):
         metrics = train(config, train_dir, resume=checkpoint.exists() and options.resume,
                         init_from=options.init_from, progress=options.progress)

@@ -220,3 +220,9 @@ def test_bnn_pynq_recipe_trains_exports_and_lowers(tmp_path, weight_bits, act_bi
 def test_bnn_pynq_input_quant_rejected_when_unknown(tmp_path):
     with pytest.raises(SyqError, match="--input-quant"):
         train(_config(input_quant="sign"), tmp_path, progress=False)
+
+
+def test_train_limit_above_dataset_size_warns(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="syq.training.trainer"):
+        train(_config(epochs=1, train_limit=10 ** 6), tmp_path, progress=False)
+    assert "exceeds the 1438 training images of digits" in caplog.text

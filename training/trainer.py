@@ -181,6 +181,9 @@ def train(config, out_dir, resume=False, init_from=None, progress=True, on_epoch
     out_dir.mkdir(parents=True, exist_ok=True)
 
     limit = config.train_limit or len(dataset.train_images)
+    if limit > len(dataset.train_images):
+        logger.warning("--train-limit %d exceeds the %d training images of %s: training on all of them",
+                       limit, len(dataset.train_images), config.dataset)
     train_inputs = torch.from_numpy(to_float(dataset.train_images[:limit]))
     train_targets = torch.from_numpy(dataset.train_labels[:limit])
     batches = (len(train_inputs) + config.batch_size - 1) // config.batch_size
