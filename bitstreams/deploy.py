@@ -22,7 +22,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import jinja2
@@ -304,22 +303,10 @@ def run_vivado(deploy, vivado=None, jobs=None):
         Path(stale).unlink(missing_ok=True)
 
     logger.info("running %s in %s", " ".join(command), folder)
-    first_error = None
-    try:
-        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace")
-    except OSError as error:
-        raise SyqError(f"cannot start {vivado}: {error}; check the Vivado installation") from None
-    with process:
-        for line in process.stdout:
-            line = line.rstrip("\n")
-            tool_logger.info("%s", line)
-            if first_error is None and line.startswith("ERROR:"):
-                first_error = line
-
-    if process.returncode != 0:
+    code, first_error = vendor.stream_tool(command, folder, vivado, "Vivado", tool_logger)
+    if code != 0:
         raise SyqError(f"vivado failed on {folder / SCRIPT_NAME} "
-                       f"({first_error or f'exit code {process.returncode}'}); the full log is "
+                       f"({first_error or f'exit code {code}'}); the full log is "
                        f"{folder / 'vivado.log'}")
     for product in (deploy["bitfile"], deploy["hwh"]):
         if not Path(product).is_file():

@@ -148,27 +148,37 @@ def run_tool(project, steps, tool):
     command = [str(path), "-f", "run_hls.tcl", "-tclargs", *steps]
     log_path = project / REPORT_FOLDER / LOG_NAME
     logger.info("running %s in %s", " ".join([name, *command[1:]]), project)
-    first_error = None
     with atomic_file(log_path, "w") as log:
         log.write("$ " + " ".join([name, *command[1:]]) + "\n")
-        try:
-            process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, errors="replace")
-        except OSError as error:
-            raise SyqError(f"cannot start {path}: {error}; check the {name} installation") from None
-        with process:
-            for line in process.stdout:
-                line = line.rstrip("\n")
-                log.write(line + "\n")
-                tool_logger.info("%s", line)
-                if first_error is None and line.startswith("ERROR:"):
-                    first_error = line
-        code = process.returncode
+        code, first_error = stream_tool(command, project, path, name, tool_logger, log)
     if code != 0:
         detail = first_error or f"exit code {code}"
         raise SyqError(f"{name} failed on {project}/run_hls.tcl ({detail}); the full log is "
                        f"{log_path}")
     return log_path
+
+
+def stream_tool(command, folder, program, installation, output_logger, log=None):
+    """Run a vendor tool in `folder`, sending each output line to `output_logger` (and to `log`).
+
+    Returns (exit code, first line starting with "ERROR:" or None). `program` and `installation`
+    name the executable and the product in the error raised when the tool cannot start.
+    """
+    first_error = None
+    try:
+        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace")
+    except OSError as error:
+        raise SyqError(f"cannot start {program}: {error}; check the {installation} installation") from None
+    with process:
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            if log is not None:
+                log.write(line + "\n")
+            output_logger.info("%s", line)
+            if first_error is None and line.startswith("ERROR:"):
+                first_error = line
+    return process.returncode, first_error
 
 
 # ---- reports ---------------------------------------------------------------------------------
