@@ -34,7 +34,7 @@ BENCHMARKS = (
      "the first SYQ layer multiplies wider inputs and costs more LUTs. `channel` scales fold into "
      "the per-row thresholds like `layer` scales do; `pixel` scales add a scaled partial-sum "
      "multiplier per PE in every convolution. When no folding fits the budget, the search "
-     "returns the slowest folding and says so."),
+     "returns the slowest folding with a warning."),
     ("generate_speed", "`syq generate` time", False,
      "The command time is a new process, so it includes importing torch, Brevitas and qonnx."),
     ("golden_vs_qonnx", "Golden model against qonnx execution", True,

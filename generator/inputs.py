@@ -45,7 +45,7 @@ def from_file(graph, path, limit=None):
     except (OSError, ValueError) as error:
         raise SyqError(f"invalid input file {path}: {error}; save a float array with numpy.save") from None
     if array.dtype.kind not in "f":
-        raise SyqError(f"{path} holds {array.dtype} values: pass float inputs as the model sees them "
+        raise SyqError(f"{path} contains {array.dtype} values: pass float inputs as the model sees them "
                        f"(for images, pixel / 255 as float32)")
     shape = tuple(graph.input_quant.input_shape)
     if tuple(array.shape) == shape:
@@ -53,7 +53,7 @@ def from_file(graph, path, limit=None):
     if tuple(array.shape[1:]) != shape:
         raise SyqError(f"{path} has shape {tuple(array.shape)}; the model expects (N,) + {shape}")
     if len(array) == 0:
-        raise SyqError(f"{path} holds no inputs (shape {tuple(array.shape)}): save at least one")
+        raise SyqError(f"{path} contains no inputs (shape {tuple(array.shape)}): save at least one")
     if limit is not None:
         array = array[:limit]
     floats = array.astype(np.float32)

@@ -53,7 +53,7 @@ def _percent(fraction):
 
 
 def positive_int(text):
-    """argparse type: an integer of at least 1."""
+    """Parse an integer of at least 1 (an argparse type)."""
     try:
         value = int(text)
     except ValueError:

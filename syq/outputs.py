@@ -11,14 +11,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from syq.errors import SyqError
+
 
 def check_replaceable(folder, marker, kind):
     """Raise SyqError unless `folder` is absent, empty, or an earlier output containing `marker`.
 
     `kind` names the output in the message, for example "syq deploy folder".
     """
-    from syq.errors import SyqError
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SyqError(f"{folder} exists and is a file, not a {kind}: choose another --out")

@@ -77,7 +77,7 @@ def test_csim_rejects_wrong_input_shape(exported_digits, tmp_path, capsys):
 @pytest.mark.parametrize("values, message", [
     ("nan", "has the non-finite value nan at index (0, 0, 2, 3)"),
     ("pixels", "outside [0, 1]: this model takes images as pixel / 255"),
-    ("empty", "holds no inputs"),
+    ("empty", "contains no inputs"),
 ])
 def test_verify_rejects_bad_input_values(exported_digits, tmp_path, capsys, values, message):
     images, _ = load_dataset("digits").split("test")

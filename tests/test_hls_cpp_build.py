@@ -146,5 +146,5 @@ def test_compile_warnings_of_ap_types_headers_are_silenced(tmp_path):
      "g++: fatal error: Killed signal terminated program cc1plus"),
     ("warning only\n", "no error line in the compiler output"),
 ])
-def test_first_error_finds_compiler_errors_and_crashes(log, expected):
+def test_first_error_names_compiler_crashes(log, expected):
     assert cpp_build._first_error(log) == expected

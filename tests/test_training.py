@@ -195,7 +195,7 @@ def test_train_limit_uses_first_images(tmp_path):
 
 
 @pytest.mark.parametrize("weight_bits, act_bits", [(1, 1), (2, 2)])
-def test_bnn_pynq_recipe_trains_exports_and_lowers(tmp_path, weight_bits, act_bits):
+def test_bnn_pynq_recipe_end_to_end(tmp_path, weight_bits, act_bits):
     from syq.generator import verify
     from syq.generator.lowering import lower_file
     from syq.training.datasets import load_dataset, to_float
@@ -209,7 +209,8 @@ def test_bnn_pynq_recipe_trains_exports_and_lowers(tmp_path, weight_bits, act_bi
     export_checkpoint(tmp_path / "checkpoint.pt", tmp_path / "model.onnx")
     graph, qonnx_model = lower_file(tmp_path / "model.onnx")
     hidden = graph.mvaus[1:]
-    assert hidden and all(node.xnor == (weight_bits == 1) for node in hidden)
+    assert hidden
+    assert all(node.xnor == (weight_bits == 1) for node in hidden)
     assert all(node.input_type.signed for node in hidden)
     images, labels = load_dataset("digits").split("test")
     report = verify.verify(graph, qonnx_model, to_float(images), labels)
@@ -217,7 +218,7 @@ def test_bnn_pynq_recipe_trains_exports_and_lowers(tmp_path, weight_bits, act_bi
     assert report["unexplained_differences"] == 0
 
 
-def test_bnn_pynq_input_quant_rejected_when_unknown(tmp_path):
+def test_unknown_input_quant_rejected(tmp_path):
     with pytest.raises(SyqError, match="--input-quant"):
         train(_config(input_quant="sign"), tmp_path, progress=False)
 

@@ -126,7 +126,7 @@ def exported_weight_codes(model):
 def _restore_unsigned_binary_activations(qonnx_model):
     """Turn the BipolarQuant nodes that follow a Relu back into unsigned 1-bit Quant nodes.
 
-    Brevitas 0.13 exports every 1-bit quantizer as BipolarQuant (codes -1, +1) even when it is
+    Brevitas 0.13.4 exports every 1-bit quantizer as BipolarQuant (codes -1, +1) even when it is
     unsigned, as a 1-bit DoReFa QuantReLU is (codes 0, 1). After a Relu the input is never
     negative, and ``Quant(x, scale, 0, 1, signed=0, narrow=0, ROUND)`` is that quantizer exactly.
     Returns the number of nodes changed.
